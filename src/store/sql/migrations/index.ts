@@ -1,0 +1,15 @@
+/**
+ * The ordered list of migrations. Each file exports `(dialect) => Migration`; names sort in apply order.
+ * Add a file, add it here; never edit one that has shipped.
+ */
+import type { Migration } from 'kysely';
+import type { Dialect } from '../db.js';
+import { m001Config } from './001_config.js';
+import { m002Usage } from './002_usage.js';
+
+export function migrations(dialect: Dialect): Record<string, Migration> {
+  return {
+    '001_config': m001Config(dialect),
+    '002_usage': m002Usage(dialect),
+  };
+}
