@@ -1,5 +1,92 @@
-/** The `tollgate` command: dispatches to subcommands. */
+/** The `tollgate` command: parses the subcommand and its arguments, runs it, returns the exit code. */
+import {
+  type ApplyArgs,
+  type ExportArgs,
+  parseApplyArgs,
+  parseExportArgs,
+  parseStartArgs,
+  UsageError,
+} from './args.js';
+import { applyConfigFile, ConfigError, exportConfigText } from './config-file.js';
+import { readEnv } from './env.js';
+import { runStart } from './start.js';
+import { openRedisAuthView, openSql } from './stores.js';
+import { VERSION } from './version.js';
+
+const HELP = `tollgate ${VERSION}: API management platform
+
+Usage:
+  tollgate start [--config FILE] [--roles admin,backend,gateway,worker] [--data-dir DIR]
+                 [--admin-port N] [--backend-port N] [--gateway-port N]
+  tollgate apply -f FILE [--dry-run] [--data-dir DIR]     apply a declarative config (YAML or JSON; - = stdin)
+  tollgate export [--format yaml|json] [--tenant NAME]... [--data-dir DIR]
+  tollgate version
+
+Environment: DATABASE_URL (postgres://…), REDIS_URL (redis://…), TOLLGATE_DATA_DIR, TOLLGATE_HOST,
+TOLLGATE_ADMIN_PORT, TOLLGATE_BACKEND_PORT, TOLLGATE_GATEWAY_PORT, TOLLGATE_REDIS_PREFIX, LOG_LEVEL.
+See docs/operations.md.
+`;
+
+async function runApply(args: ApplyArgs): Promise<number> {
+  const env = readEnv();
+  const sql = await openSql(env, args.dataDir ?? env.TOLLGATE_DATA_DIR ?? './data');
+  const authView = args.dryRun ? null : await openRedisAuthView(env);
+  try {
+    const result = await applyConfigFile(sql.db, args.file, { dryRun: args.dryRun, authView });
+    const verb = args.dryRun ? 'would apply' : 'applied';
+    if (result.changes.length === 0) process.stdout.write('no changes\n');
+    for (const c of result.changes) process.stdout.write(`${verb}: ${c.action} ${c.kind} ${c.name}\n`);
+    if (result.changes.length > 0) process.stdout.write(`${result.changes.length} change(s)\n`);
+    return 0;
+  } finally {
+    await authView?.close();
+    await sql.close();
+  }
+}
+
+async function runExport(args: ExportArgs): Promise<number> {
+  const env = readEnv();
+  const sql = await openSql(env, args.dataDir ?? env.TOLLGATE_DATA_DIR ?? './data');
+  try {
+    process.stdout.write(await exportConfigText(sql.db, args.format, args.tenants));
+    return 0;
+  } finally {
+    await sql.close();
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
-  process.stderr.write(`tollgate: unknown command ${argv[0] ?? ''}\n`);
-  return 2;
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'start':
+        return await runStart(parseStartArgs(rest), readEnv());
+      case 'apply':
+        return await runApply(parseApplyArgs(rest));
+      case 'export':
+        return await runExport(parseExportArgs(rest));
+      case 'version':
+      case '--version':
+        process.stdout.write(`${VERSION}\n`);
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(HELP);
+        return cmd === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${cmd}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`tollgate: ${err.message}\nRun "tollgate help" for usage.\n`);
+      return 2;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`tollgate: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
 }

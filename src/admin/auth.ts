@@ -1,0 +1,44 @@
+/**
+ * Bearer-token authentication of admin API calls. Tokens are stored as SHA-256 digests, so the lookup
+ * is by digest (timing reveals nothing of the token); every call is then scoped to the token's tenant.
+ */
+import type { Kysely } from 'kysely';
+import { sha256 } from '../store/digest.js';
+import { findAdminTokenByHash } from '../store/sql/repo/tokens.js';
+import type { DB } from '../store/sql/schema.js';
+import { AdminError } from './errors.js';
+
+export interface Principal {
+  readonly tokenId: string;
+  /** null for a platform token. */
+  readonly tenantId: string | null;
+  readonly scopes: readonly string[];
+  readonly readOnly: boolean;
+}
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+export async function authenticate(
+  db: Kysely<DB>,
+  authorization: string | undefined,
+  now: number,
+): Promise<Principal> {
+  const m = authorization ? BEARER.exec(authorization) : null;
+  if (!m) throw new AdminError('unauthorized', 'send Authorization: Bearer <token>');
+  const row = await findAdminTokenByHash(db, sha256(m[1]!));
+  if (!row) throw new AdminError('unauthorized', 'the token is not valid');
+  if (row.expiresAt !== null && row.expiresAt <= now) throw new AdminError('token_expired');
+  return { tokenId: row.id, tenantId: row.tenantId, scopes: row.scopes, readOnly: row.readOnly };
+}
+
+/** Throws unless the principal may use `scope` (read, or write when `write`). */
+export function requireScope(p: Principal, scope: string, write: boolean): void {
+  if (!p.scopes.includes(scope)) throw new AdminError('forbidden', `this call needs the ${scope} scope`);
+  if (write && p.readOnly) throw new AdminError('forbidden', 'this token is read-only');
+}
+
+/** Throws unless the principal is a tenant's token (tenant resources). */
+export function requireTenant(p: Principal): string {
+  if (p.tenantId === null) throw new AdminError('forbidden', 'this call needs a tenant token');
+  return p.tenantId;
+}

@@ -1,0 +1,167 @@
+/**
+ * `tollgate start`: the composition root. Reads the environment once, builds the adapters, hands them
+ * to the parts named by --roles, starts their listeners and background loops, and shuts all of it down
+ * in order on SIGTERM/SIGINT (listeners first, then loops, then stores, so no counted usage is lost).
+ */
+import { resolve } from 'node:path';
+import { syncAuthView } from '../admin/projection.js';
+import { buildAdminServer } from '../admin/server.js';
+import { createBackend } from '../backend/index.js';
+import { createLogger, type Logger } from '../obs/logger.js';
+import { createRegistry } from '../obs/metrics.js';
+import { closeServer, type Listener, listen } from '../server/http.js';
+import type { StartArgs } from './args.js';
+import { applyConfigFile } from './config-file.js';
+import type { Env } from './env.js';
+import { ConfigPoller } from './poller.js';
+import { openStores, type Stores } from './stores.js';
+import { VERSION } from './version.js';
+
+export interface Running {
+  readonly ports: Readonly<Partial<Record<'admin' | 'backend' | 'gateway', number>>>;
+  readonly stores: Stores;
+  stop(): Promise<void>;
+}
+
+/** Starts the platform in this process. Resolves once every listener is up. */
+export async function startPlatform(
+  args: StartArgs,
+  env: Env,
+  logger: Logger = createLogger(env.LOG_LEVEL),
+): Promise<Running> {
+  const dataDir = resolve(args.dataDir ?? env.TOLLGATE_DATA_DIR ?? './data');
+  const host = env.TOLLGATE_HOST ?? '0.0.0.0';
+  const roles = new Set(args.roles);
+  const registry = createRegistry();
+  let ready = false;
+  const isReady = () => ready;
+
+  const stores = await openStores(env, dataDir);
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    if (args.config) {
+      const summary = await applyConfigFile(stores.sql.db, args.config, {
+        authView: stores.localAuthView ? null : stores.authView,
+      });
+      logger.info({ file: args.config, changes: summary.changes.length }, 'config applied');
+    }
+    // The auth view is the projection of SQL: in-process views are built here; a shared Redis view is
+    // kept current by the processes that run the admin role.
+    const ownsProjection = stores.localAuthView || roles.has('admin');
+    if (ownsProjection) {
+      await syncAuthView(stores.sql.db, stores.authView);
+      const poller = new ConfigPoller(stores.sql.db, stores.authView, logger);
+      await poller.start();
+      stops.push(() => poller.stop());
+    }
+
+    const clock = Date.now;
+    const ports: Partial<Record<'admin' | 'backend' | 'gateway', number>> = {};
+    const listeners: Listener[] = [];
+
+    const backend = createBackend({
+      authView: stores.authView,
+      counters: stores.counters,
+      usageLog: stores.usageLog,
+      errorLog: stores.errorLog,
+      clock,
+      version: VERSION,
+      registry,
+      logger,
+    });
+    stops.push(() => backend.close());
+
+    if (roles.has('worker')) {
+      backend.startWorker(`worker-${process.pid}`);
+    }
+
+    if (roles.has('backend')) {
+      const l = await listen({
+        name: 'backend',
+        host,
+        port: args.backendPort ?? env.TOLLGATE_BACKEND_PORT ?? 3001,
+        registry,
+        ready: isReady,
+        handler: backend.handler,
+      });
+      listeners.push(l);
+      ports.backend = l.port;
+    }
+    if (roles.has('gateway')) {
+      const l = await listen({
+        name: 'gateway',
+        host,
+        port: args.gatewayPort ?? env.TOLLGATE_GATEWAY_PORT ?? 8080,
+        registry,
+        ready: isReady,
+      });
+      listeners.push(l);
+      ports.gateway = l.port;
+    }
+    if (roles.has('admin')) {
+      const app = await buildAdminServer({
+        ctx: { db: stores.sql.db, errorLog: stores.errorLog, clock },
+        registry,
+        ready: isReady,
+        logger,
+        version: VERSION,
+      });
+      await app.listen({ host, port: args.adminPort ?? env.TOLLGATE_ADMIN_PORT ?? 3000 });
+      const addr = app.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      ports.admin = port;
+      listeners.push({
+        name: 'admin',
+        port,
+        server: app.server,
+        close: async (graceMs) => {
+          await closeServer(app.server, graceMs);
+          await app.close();
+        },
+      });
+    }
+    for (const l of listeners) {
+      logger.info({ role: l.name, port: l.port, url: `http://${host}:${l.port}` }, 'listening');
+    }
+    ready = true;
+    logger.info(
+      { roles: [...roles], stores: stores.describe, dataDir, version: VERSION },
+      'tollgate started',
+    );
+
+    let stopping: Promise<void> | undefined;
+    const stop = () => {
+      stopping ??= (async () => {
+        ready = false;
+        await Promise.all(listeners.map((l) => l.close(5000)));
+        for (const s of stops.reverse()) await s();
+        await stores.close();
+        logger.info('tollgate stopped');
+      })();
+      return stopping;
+    };
+    return { ports, stores, stop };
+  } catch (err) {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+    await stores.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Runs `tollgate start` until SIGTERM or SIGINT. */
+export async function runStart(args: StartArgs, env: Env): Promise<number> {
+  const logger = createLogger(env.LOG_LEVEL);
+  const running = await startPlatform(args, env, logger);
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: string) => {
+      logger.info({ signal }, 'shutting down');
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve();
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  await running.stop();
+  return 0;
+}

@@ -1,0 +1,8 @@
+/** The running version (package.json's), reported by /status, the OpenAPI document and logs. */
+import { readFileSync } from 'node:fs';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
+export const VERSION: string = pkg.version;
