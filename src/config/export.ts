@@ -1,0 +1,155 @@
+/**
+ * Export: the stored state of tenants written as a version-1 config. Hashed secrets appear as
+ * `{hash: "sha256:<hex>"}`, generated ids and app_ids are included, lists follow the stored positions:
+ * applying an export back changes nothing.
+ */
+import type { Kysely } from 'kysely';
+import YAML from 'yaml';
+import { PERIODS } from '../domain/model.js';
+import type { ApplicationRecord, ServiceRecord } from '../store/sql/repo/records.js';
+import { groupBy, loadTenantState, type TenantState } from '../store/sql/repo/state.js';
+import { listTenants } from '../store/sql/repo/tenants.js';
+import type { DB } from '../store/sql/schema.js';
+import { ADMIN_SCOPES, type ConfigInput } from './schema.js';
+import { hashRef } from './secrets.js';
+
+type TenantInput = NonNullable<ConfigInput['tenants']>[number];
+type ServiceInput = NonNullable<TenantInput['services']>[number];
+type AppInput = NonNullable<NonNullable<TenantInput['accounts']>[number]['applications']>[number];
+
+export interface ExportOptions {
+  /** Tenant names to export; all tenants when absent. */
+  readonly tenants?: readonly string[];
+}
+
+/** Exports tenants (all, or those named) as a config document, tenants ordered by name. */
+export async function exportConfig(db: Kysely<DB>, opts: ExportOptions = {}): Promise<ConfigInput> {
+  const wanted = opts.tenants ? new Set(opts.tenants) : null;
+  const tenants = (await listTenants(db)).filter((t) => wanted === null || wanted.has(t.name));
+  const out: TenantInput[] = [];
+  for (const t of tenants) {
+    const state = await loadTenantState(db, t.id);
+    if (state) out.push(exportTenant(state));
+  }
+  return { version: 1, tenants: out };
+}
+
+/** Serializes a document as YAML (block style, no line folding). */
+export function toYaml(doc: unknown): string {
+  return YAML.stringify(doc, { lineWidth: 0 });
+}
+
+function exportTenant(s: TenantState): TenantInput {
+  const allScopes = JSON.stringify([...ADMIN_SCOPES]);
+  return {
+    name: s.tenant.name,
+    provider_key: s.tenant.providerKey,
+    admin_tokens: s.adminTokens.map((a) => ({
+      name: a.name,
+      ...hashRef(a.tokenHash),
+      ...(JSON.stringify(a.scopes) === allScopes
+        ? {}
+        : { scopes: a.scopes as (typeof ADMIN_SCOPES)[number][] }),
+      ...(a.readOnly ? { read_only: true } : {}),
+      ...(a.expiresAt === null ? {} : { expires_at: new Date(a.expiresAt).toISOString() }),
+    })),
+    services: s.services.map((svc, i) => exportService(s, svc, i)),
+    accounts: exportAccounts(s),
+  };
+}
+
+function exportService(s: TenantState, svc: ServiceRecord, index: number): ServiceInput {
+  const metrics = s.metrics.filter((m) => m.serviceId === svc.id);
+  const metricName = new Map(metrics.map((m) => [m.id, m.systemName]));
+  const metricPos = new Map(metrics.map((m) => [m.id, m.position]));
+  const name = (id: string) => metricName.get(id)!;
+  const tokens = s.serviceTokens.filter((t) => t.serviceId === svc.id);
+  return {
+    id: svc.id,
+    system_name: svc.systemName,
+    name: svc.name,
+    state: svc.state,
+    // The first service is the default unless another says so: only the exception is written.
+    ...(svc.isDefault && index > 0 ? { default: true } : {}),
+    ...(tokens.length > 0 ? { service_tokens: tokens.map((t) => hashRef(t.tokenHash)) } : {}),
+    ...(svc.upstream === null ? {} : { upstream: svc.upstream }),
+    hosts: svc.hosts,
+    auth: { ...svc.auth },
+    referrer_filters_required: svc.referrerFiltersRequired,
+    authorization: { ...svc.authorization },
+    metrics: metrics.map((m) => ({
+      system_name: m.systemName,
+      ...(m.friendlyName === m.systemName ? {} : { name: m.friendlyName }),
+      unit: m.unit,
+      ...(m.parentId === null ? {} : { parent: name(m.parentId) }),
+    })),
+    mapping_rules: s.mappingRules
+      .filter((r) => r.serviceId === svc.id)
+      .map((r) => ({
+        method: r.method as 'GET',
+        pattern: r.pattern,
+        metric: name(r.metricId),
+        delta: r.delta,
+        last: r.last,
+      })),
+    plans: s.plans
+      .filter((p) => p.serviceId === svc.id)
+      .map((p) => {
+        const limits: Record<string, Record<string, number>> = {};
+        const mine = s.usageLimits
+          .filter((l) => l.planId === p.id)
+          .sort(
+            (a, b) =>
+              (metricPos.get(a.metricId) ?? 0) - (metricPos.get(b.metricId) ?? 0) ||
+              name(a.metricId).localeCompare(name(b.metricId)) ||
+              PERIODS.indexOf(a.period) - PERIODS.indexOf(b.period),
+          );
+        for (const l of mine) {
+          const byPeriod = limits[name(l.metricId)] ?? {};
+          byPeriod[l.period] = l.maxValue;
+          limits[name(l.metricId)] = byPeriod;
+        }
+        return {
+          system_name: p.systemName,
+          name: p.name,
+          state: p.state as 'published',
+          limits,
+          pricing: {
+            monthly_fee: p.monthlyFee,
+            setup_fee: p.setupFee,
+            trial_days: p.trialDays,
+            rules: s.pricingRules
+              .filter((r) => r.planId === p.id)
+              .map((r) => ({
+                metric: name(r.metricId),
+                from: r.minUnits,
+                ...(r.maxUnits === null ? {} : { to: r.maxUnits }),
+                price_per_unit: r.pricePerUnit,
+              })),
+          },
+        };
+      }),
+  };
+}
+
+function exportAccounts(s: TenantState): NonNullable<TenantInput['accounts']> {
+  const serviceName = new Map(s.services.map((x) => [x.id, x.systemName]));
+  const planName = new Map(s.plans.map((x) => [x.id, x.systemName]));
+  const apps = groupBy(s.applications, (a) => a.accountId);
+  const app = (a: ApplicationRecord): AppInput => ({
+    name: a.name,
+    service: serviceName.get(a.serviceId)!,
+    plan: planName.get(a.planId)!,
+    state: a.state,
+    app_id: a.appId,
+    ...(a.userKey === null ? {} : { user_key: a.userKey }),
+    ...(a.appKeys.length > 0 ? { app_keys: a.appKeys } : {}),
+    ...(a.referrerFilters.length > 0 ? { referrer_filters: a.referrerFilters } : {}),
+    ...(a.redirectUrl === null ? {} : { redirect_url: a.redirectUrl }),
+  });
+  return s.accounts.map((acc) => ({
+    name: acc.name,
+    ...(acc.email === null ? {} : { email: acc.email }),
+    applications: (apps.get(acc.id) ?? []).map(app),
+  }));
+}

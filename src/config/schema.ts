@@ -1,0 +1,181 @@
+/**
+ * The declarative config, version 1: one zod schema (strict objects: unknown fields are refused) whose
+ * output carries every default explicitly. Cross-references are checked in validate.ts.
+ */
+import { z } from 'zod';
+import { APP_STATES, AUTH_MODES, AUTHORIZATION_MODES, SERVICE_STATES } from '../domain/model.js';
+
+/** Every admin API scope; config tokens get all of them unless `scopes` says less. */
+export const ADMIN_SCOPES = ['management', 'analytics', 'billing'] as const;
+export const PLAN_STATES = ['published', 'hidden'] as const;
+export const HTTP_METHODS = [
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'PATCH',
+  'DELETE',
+  'OPTIONS',
+  'TRACE',
+  'CONNECT',
+] as const;
+export const AUTH_LOCATIONS = ['query', 'header'] as const;
+export const STORE_FAILURE_MODES = ['deny', 'allow'] as const;
+
+/** `sha256:<64 hex>`: how a hashed secret is written (export writes stored secrets this way). */
+export const HASH_RE = /^sha256:[0-9a-f]{64}$/;
+const SLUG_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const SYSTEM_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/;
+const SERVICE_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+const APP_ID_RE = /^[A-Za-z0-9_.:-]{1,255}$/;
+const DECIMAL_RE = /^\d+(\.\d+)?$/;
+const HOST_RE =
+  /^(?=.{1,253}$)[A-Za-z0-9*](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::\d{1,5})?$/;
+
+const text = z.string().min(1);
+const systemName = z.string().regex(SYSTEM_NAME_RE, {
+  error: 'must be 1-255 letters, digits, "_", "-" or "." (not starting with "-" or ".")',
+});
+const decimal = z
+  .string({ error: 'must be a decimal string such as "10.00"' })
+  .regex(DECIMAL_RE, { error: 'must be a decimal string such as "10.00"' });
+const hash = z.string().regex(HASH_RE, { error: 'must be "sha256:" followed by 64 lowercase hex digits' });
+const url = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+const count = z.int().min(0);
+
+export const AdminTokenSchema = z.strictObject({
+  name: text,
+  /** The token in plain; stored as its SHA-256 digest. */
+  value: z.string().min(8).optional(),
+  /** The token's digest, as export writes it. */
+  hash: hash.optional(),
+  scopes: z.array(z.enum(ADMIN_SCOPES)).optional(),
+  read_only: z.boolean().default(false),
+  /** ISO 8601 instant. */
+  expires_at: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }).optional(),
+});
+
+export const AuthSchema = z.strictObject({
+  mode: z.enum(AUTH_MODES).default('user_key'),
+  location: z.enum(AUTH_LOCATIONS).optional(),
+  /** Credential parameter (user_key mode), app id parameter (app_id mode) or header (oidc). */
+  param: text.optional(),
+  /** app_id mode only: the app key parameter. */
+  key_param: text.optional(),
+  /** oidc mode only: the issuer whose JWKS signs the tokens. */
+  issuer: url.optional(),
+});
+
+export const AuthorizationSchema = z.strictObject({
+  mode: z.enum(AUTHORIZATION_MODES).default('strict'),
+  on_store_failure: z.enum(STORE_FAILURE_MODES).default('deny'),
+});
+
+export const MetricSchema = z.strictObject({
+  system_name: systemName,
+  /** Friendly name; defaults to system_name. */
+  name: text.optional(),
+  unit: text.default('hit'),
+  parent: z.string().optional(),
+});
+
+export const MappingRuleSchema = z.strictObject({
+  method: z.enum(HTTP_METHODS, { error: 'not an HTTP method (GET, POST, PUT, PATCH, DELETE, …)' }),
+  pattern: z.string().startsWith('/', { error: 'must start with "/"' }),
+  metric: z.string(),
+  delta: z.int().min(1).default(1),
+  last: z.boolean().default(false),
+});
+
+export const PricingRuleSchema = z.strictObject({
+  metric: z.string(),
+  from: z.int().min(1).default(1),
+  to: z.int().min(1).optional(),
+  price_per_unit: decimal,
+});
+
+export const PricingSchema = z.strictObject({
+  monthly_fee: decimal.default('0'),
+  setup_fee: decimal.default('0'),
+  trial_days: count.default(0),
+  rules: z.array(PricingRuleSchema).default([]),
+});
+
+export const PlanSchema = z.strictObject({
+  system_name: systemName,
+  name: text.optional(),
+  state: z.enum(PLAN_STATES).default('published'),
+  /** metric → period → max. Periods and metric names are checked in validate.ts (precise messages). */
+  limits: z.record(z.string(), z.record(z.string(), count)).default({}),
+  pricing: PricingSchema.default({ monthly_fee: '0', setup_fee: '0', trial_days: 0, rules: [] }),
+});
+
+export const ServiceTokenSchema = z.union([text, z.strictObject({ hash })], {
+  error: 'must be a token string or { hash: "sha256:<hex>" }',
+});
+
+export const ServiceSchema = z.strictObject({
+  id: z.string().regex(SERVICE_ID_RE, { error: 'must be 1-64 letters, digits, "_" or "-"' }).optional(),
+  system_name: systemName,
+  name: text.optional(),
+  state: z.enum(SERVICE_STATES).default('active'),
+  /** The tenant's default service (at most one); else the first service is. */
+  default: z.boolean().optional(),
+  service_token: text.optional(),
+  service_tokens: z.array(ServiceTokenSchema).optional(),
+  upstream: url.optional(),
+  hosts: z.array(z.string().regex(HOST_RE, { error: 'not a host name' })).default([]),
+  auth: AuthSchema.default({ mode: 'user_key' }),
+  referrer_filters_required: z.boolean().default(false),
+  authorization: AuthorizationSchema.default({ mode: 'strict', on_store_failure: 'deny' }),
+  metrics: z.array(MetricSchema).default([]),
+  mapping_rules: z.array(MappingRuleSchema).default([]),
+  plans: z.array(PlanSchema).default([]),
+});
+
+export const ApplicationSchema = z.strictObject({
+  name: text,
+  /** system_name of a service of the tenant. */
+  service: z.string(),
+  /** system_name of a plan of that service. */
+  plan: z.string(),
+  state: z.enum(APP_STATES).default('active'),
+  app_id: z.string().regex(APP_ID_RE, { error: 'must be 1-255 letters, digits or "_.:-"' }).optional(),
+  user_key: text.optional(),
+  app_keys: z.array(text).default([]),
+  referrer_filters: z.array(text).default([]),
+  redirect_url: url.optional(),
+});
+
+export const AccountSchema = z.strictObject({
+  name: text,
+  email: z.email({ error: 'not an email address' }).optional(),
+  applications: z.array(ApplicationSchema).default([]),
+});
+
+export const TenantSchema = z.strictObject({
+  name: z.string().regex(SLUG_RE, {
+    error: 'must be a slug: lowercase letters, digits and "-", at most 63, not starting or ending with "-"',
+  }),
+  provider_key: text,
+  admin_tokens: z.array(AdminTokenSchema).default([]),
+  services: z.array(ServiceSchema).default([]),
+  accounts: z.array(AccountSchema).default([]),
+});
+
+export const ConfigSchema = z.strictObject({
+  version: z.literal(1, { error: 'must be 1' }),
+  tenants: z.array(TenantSchema).default([]),
+});
+
+/** A parsed config document: every default filled in. */
+export type ConfigDoc = z.output<typeof ConfigSchema>;
+/** What a person writes (defaults optional). */
+export type ConfigInput = z.input<typeof ConfigSchema>;
+export type TenantDoc = ConfigDoc['tenants'][number];
+export type ServiceDoc = TenantDoc['services'][number];
+export type PlanDoc = ServiceDoc['plans'][number];
+export type MetricDoc = ServiceDoc['metrics'][number];
+export type AccountDoc = TenantDoc['accounts'][number];
+export type ApplicationDoc = AccountDoc['applications'][number];
+export type AdminTokenDoc = TenantDoc['admin_tokens'][number];

@@ -1,0 +1,122 @@
+/**
+ * Redis counter store. Guarantees: every plan runs as ONE Lua script, so its reads, checks, writes and
+ * dedupe mark are atomic across every process sharing the Redis; a plan's keys (and dedupe key) share one
+ * application's hash tag, so it runs unchanged on Redis Cluster. Expiry is Redis' own (PEXPIREAT), judged
+ * by the Redis server's clock. Increments must be integers (INCRBY); a fractional one is a fault.
+ */
+import type { CounterPlan, CounterResult } from '../../domain/counters.js';
+import type { CounterStore } from '../ports.js';
+import { LuaScript, quitQuietly, type Redis } from '../redis.js';
+
+/**
+ * KEYS: the plan's keys, then the dedupe key when ARGV[2] == '1'.
+ * ARGV: nkeys, hasDedupe, dedupeExpireAt, nchecks, nwrites, then 4 per check (key, max, value, set) and
+ * 4 per write (key, value, set, expireAt); key indexes are 0-based as in CounterPlan.
+ * Reply: { status (0 applied, 1 denied, 2 duplicate), failedCheck (-1 when none), raw values… }.
+ */
+const EXECUTE = new LuaScript(`
+local nkeys = tonumber(ARGV[1])
+local hasDedupe = ARGV[2] == '1'
+local dedupeExp = tonumber(ARGV[3])
+local nchecks = tonumber(ARGV[4])
+local nwrites = tonumber(ARGV[5])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local raw, values = {}, {}
+for i = 1, nkeys do
+  raw[i] = redis.call('GET', KEYS[i]) or '0'
+  values[i] = tonumber(raw[i]) or 0
+end
+local function reply(status, failed)
+  local out = { status, failed }
+  for i = 1, nkeys do out[i + 2] = raw[i] end
+  return out
+end
+if hasDedupe and redis.call('EXISTS', KEYS[nkeys + 1]) == 1 then return reply(2, -1) end
+local a = 6
+for i = 0, nchecks - 1 do
+  local stored = values[tonumber(ARGV[a]) + 1] or 0
+  local max, v = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local nextv = v
+  if ARGV[a + 3] ~= '1' then nextv = stored + v end
+  if nextv > max then return reply(1, i) end
+  a = a + 4
+end
+for i = 1, nwrites do
+  local key = KEYS[tonumber(ARGV[a]) + 1]
+  local v, set, exp = ARGV[a + 1], ARGV[a + 2] == '1', tonumber(ARGV[a + 3])
+  a = a + 4
+  if exp == 0 or exp > now then
+    if set and tonumber(v) == 0 then
+      redis.call('DEL', key)
+    else
+      if set then redis.call('SET', key, v) else redis.call('INCRBY', key, v) end
+      if exp ~= 0 then redis.call('PEXPIREAT', key, exp) else redis.call('PERSIST', key) end
+    end
+  end
+end
+if hasDedupe then
+  redis.call('SET', KEYS[nkeys + 1], '1')
+  if dedupeExp ~= 0 then redis.call('PEXPIREAT', KEYS[nkeys + 1], dedupeExp) end
+end
+return reply(0, -1)
+`);
+
+/** Lua's tonumber does not read JavaScript's `Infinity`; 1e308 compares the same against counters. */
+function num(n: number): string {
+  if (Number.isNaN(n)) throw new Error('counter plan holds NaN');
+  if (n === Number.POSITIVE_INFINITY) return '1e308';
+  if (n === Number.NEGATIVE_INFINITY) return '-1e308';
+  return String(n);
+}
+
+function encodeArgs(plan: CounterPlan): (string | number)[] {
+  const args: (string | number)[] = [
+    plan.keys.length,
+    plan.dedupe ? '1' : '0',
+    plan.dedupe?.expireAt ?? 0,
+    plan.checks.length,
+    plan.writes.length,
+  ];
+  for (const c of plan.checks) args.push(c.key, num(c.max), num(c.value), c.set ? '1' : '0');
+  for (const w of plan.writes) {
+    if (!w.set && !Number.isSafeInteger(w.value)) {
+      throw new Error(`redis counters increment by integers only, got ${w.value}`);
+    }
+    args.push(w.key, num(w.value), w.set ? '1' : '0', w.expireAt);
+  }
+  return args;
+}
+
+function decode(reply: unknown, nkeys: number): CounterResult {
+  if (!Array.isArray(reply) || reply.length !== nkeys + 2) {
+    throw new Error('unexpected reply from the counter script');
+  }
+  const values = reply.slice(2).map((v) => Number(v));
+  const status = Number(reply[0]);
+  if (status === 0) return { status: 'applied', values };
+  if (status === 2) return { status: 'duplicate', values };
+  return { status: 'denied', values, failedCheck: Number(reply[1]) };
+}
+
+export class RedisCounterStore implements CounterStore {
+  /** Takes ownership of `client` (close() quits it); its key prefix applies to every counter key. */
+  constructor(private readonly client: Redis) {}
+
+  async execute(plan: CounterPlan): Promise<CounterResult> {
+    const keys = plan.dedupe ? [...plan.keys, plan.dedupe.key] : plan.keys;
+    const reply = await EXECUTE.run(this.client, keys, encodeArgs(plan));
+    return decode(reply, plan.keys.length);
+  }
+
+  /** MGET: on Redis Cluster the keys of one read must share a hash tag (one application's keys do). */
+  async read(keys: readonly string[]): Promise<number[]> {
+    if (keys.length === 0) return [];
+    const raw = await this.client.mget(...keys);
+    return raw.map((v) => (v === null ? 0 : Number(v)));
+  }
+
+  async close(): Promise<void> {
+    await quitQuietly(this.client);
+  }
+}
