@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import { syncAuthView } from '../admin/projection.js';
 import { buildAdminServer } from '../admin/server.js';
+import { backendClientError } from '../backend/http.js';
 import { createBackend } from '../backend/index.js';
 import { createLogger, type Logger } from '../obs/logger.js';
 import { createRegistry } from '../obs/metrics.js';
@@ -83,6 +84,7 @@ export async function startPlatform(
         registry,
         ready: isReady,
         handler: backend.handler,
+        clientError: backendClientError,
       });
       listeners.push(l);
       ports.backend = l.port;

@@ -22,6 +22,8 @@ export interface ListenOptions {
   /** True once the process can serve this role. */
   readonly ready: () => boolean;
   readonly handler?: RequestListener;
+  /** Answers requests node's HTTP parser refuses (default: node's bare 400). */
+  readonly clientError?: (err: NodeJS.ErrnoException, socket: import('node:stream').Duplex) => void;
 }
 
 /** Answers /health and /metrics; returns false when the request is someone else's. */
@@ -65,6 +67,7 @@ export async function listen(opts: ListenOptions): Promise<Listener> {
   const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     if (!serveOps(req, res, opts.registry, opts.ready)) handler(req, res);
   });
+  if (opts.clientError) server.on('clientError', opts.clientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => {
