@@ -107,6 +107,33 @@ function hexVal(c: number): number {
   return -1;
 }
 
+/**
+ * The common case (`usage%5Bhits%5D`): every escape is an ASCII byte, so the text is the bytes as they
+ * are, with no UTF-8 decoding. Returns null when a byte ≥ 0x80 appears (or an escape is malformed, which
+ * the full decoder then reports).
+ */
+function decodeAscii(s: string): string | null {
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 37) {
+      const hi = i + 1 < s.length ? hexVal(s.charCodeAt(i + 1)) : -1;
+      const lo = i + 2 < s.length ? hexVal(s.charCodeAt(i + 2)) : -1;
+      if (hi < 0 || lo < 0 || hi >= 8) return null;
+      out += s.slice(from, i) + String.fromCharCode(hi * 16 + lo);
+      i += 2;
+      from = i + 1;
+    } else if (c === 43) {
+      out += `${s.slice(from, i)} `;
+      from = i + 1;
+    } else if (c >= 0x80) {
+      return null;
+    }
+  }
+  return out + s.slice(from);
+}
+
 /** %-decodes (and `+` → space) one component to bytes, then to UTF-8 text; flags invalid UTF-8. */
 function decodeComponent(s: string, state: { invalid: boolean }): string {
   let plain = true;
@@ -118,6 +145,8 @@ function decodeComponent(s: string, state: { invalid: boolean }): string {
     }
   }
   if (plain) return s;
+  const ascii = decodeAscii(s);
+  if (ascii !== null) return ascii;
   const bytes: number[] = [];
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);

@@ -60,12 +60,21 @@ export function windowEnd(period: Period, start: number): number {
 
 const pad2 = (n: number): string => (n < 10 ? `0${n}` : String(n));
 
+// Window boundaries repeat across calls (a few per period at any time): formatted once each.
+const xmlTimes = new Map<number, string>();
+
 /** `YYYY-MM-DD HH:MM:SS +0000`: the time format of 3scale's XML (always UTC). */
 export function formatXmlTime(t: number): string {
-  const d = new Date(t);
-  return `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ${pad2(d.getUTCHours())}:${pad2(
-    d.getUTCMinutes(),
-  )}:${pad2(d.getUTCSeconds())} +0000`;
+  let s = xmlTimes.get(t);
+  if (s === undefined) {
+    const d = new Date(t);
+    s = `${d.getUTCFullYear()}-${pad2(d.getUTCMonth() + 1)}-${pad2(d.getUTCDate())} ${pad2(d.getUTCHours())}:${pad2(
+      d.getUTCMinutes(),
+    )}:${pad2(d.getUTCSeconds())} +0000`;
+    if (xmlTimes.size >= 1024) xmlTimes.clear();
+    xmlTimes.set(t, s);
+  }
+  return s;
 }
 
 /** Compact window id used in counter keys: `YYYYMMDDHHMM` (eternity: `e`). */

@@ -75,8 +75,14 @@ export class MemoryCounterStore implements CounterStore {
         this.cells.delete(key);
       } else {
         const cell = this.cells.get(key);
-        const base = cell && (cell.expireAt === 0 || cell.expireAt > now) ? cell.value : 0;
-        this.cells.set(key, { value: w.set ? w.value : base + w.value, expireAt: w.expireAt });
+        if (cell === undefined) {
+          this.cells.set(key, { value: w.value, expireAt: w.expireAt });
+        } else {
+          // Updated in place: a fresh object per write would survive into the old generation and cost GC.
+          const base = cell.expireAt === 0 || cell.expireAt > now ? cell.value : 0;
+          cell.value = w.set ? w.value : base + w.value;
+          cell.expireAt = w.expireAt;
+        }
       }
       this.dirty.add(key);
     }
