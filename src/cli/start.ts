@@ -14,6 +14,7 @@ import { closeServer, type Listener, listen } from '../server/http.js';
 import type { StartArgs } from './args.js';
 import { applyConfigFile } from './config-file.js';
 import type { Env } from './env.js';
+import { UsageLogJanitor } from './janitor.js';
 import { ConfigPoller } from './poller.js';
 import { openStores, type Stores } from './stores.js';
 import { VERSION } from './version.js';
@@ -74,6 +75,9 @@ export async function startPlatform(
 
     if (roles.has('worker')) {
       backend.startWorker(`worker-${process.pid}`);
+      const janitor = new UsageLogJanitor(stores.usageLog, logger, clock);
+      janitor.start();
+      stops.push(() => janitor.stop());
     }
 
     if (roles.has('backend')) {
