@@ -1,25 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { treeService } from '../../test/support/domain-fixtures.js';
 import { ancestorsOf, compileService } from './compiled-service.js';
-import type { ServiceView } from './model.js';
 
-const svc: ServiceView = {
-  id: 's1',
-  tenantId: 't1',
-  providerKey: 'pk',
-  state: 'active',
-  authMode: 'app_id',
-  referrerFiltersRequired: false,
-  authorization: { mode: 'strict', onStoreFailure: 'deny' },
-  metrics: [
-    { id: 'h', systemName: 'hits', parentId: null },
-    { id: 'l', systemName: 'list', parentId: 'h' },
-    { id: 'g', systemName: 'get', parentId: 'h' },
-    { id: 'd', systemName: 'get_detail', parentId: 'g' },
-    { id: 'x', systemName: 'loop_a', parentId: 'y' },
-    { id: 'y', systemName: 'loop_b', parentId: 'x' },
-    { id: 'z', systemName: 'orphan', parentId: 'missing' },
-  ],
-};
+const svc = treeService;
 
 describe('compileService', () => {
   it('maps names and ids, ancestors nearest first, direct children', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { treeService } from '../../test/support/domain-fixtures.js';
 import { compileService } from './compiled-service.js';
 import { counterKey } from './counters.js';
 import {
@@ -9,27 +10,10 @@ import {
   planLimits,
   usageReports,
 } from './limits.js';
-import type { PlanView, ServiceView } from './model.js';
+import type { PlanView } from './model.js';
 import type { ProcessedUsage } from './usage.js';
 
-const svc: ServiceView = {
-  id: 's1',
-  tenantId: 't1',
-  providerKey: 'pk',
-  state: 'active',
-  authMode: 'app_id',
-  referrerFiltersRequired: false,
-  authorization: { mode: 'strict', onStoreFailure: 'deny' },
-  metrics: [
-    { id: 'h', systemName: 'hits', parentId: null },
-    { id: 'l', systemName: 'list', parentId: 'h' },
-    { id: 'g', systemName: 'get', parentId: 'h' },
-    { id: 'd', systemName: 'get_detail', parentId: 'g' },
-    { id: 'x', systemName: 'loop_a', parentId: 'y' },
-    { id: 'y', systemName: 'loop_b', parentId: 'x' },
-    { id: 'z', systemName: 'orphan', parentId: 'missing' },
-  ],
-};
+const svc = treeService;
 
 const c = compileService(svc);
 const NOW = Date.UTC(2010, 4, 15, 22, 59, 59);

@@ -1,26 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { treeService } from '../../test/support/domain-fixtures.js';
 import { compileService } from './compiled-service.js';
-import type { ServiceView } from './model.js';
 import { firstUnknownMetric, hasEffect, parseUsageValue, processUsage } from './usage.js';
 
-const svc: ServiceView = {
-  id: 's1',
-  tenantId: 't1',
-  providerKey: 'pk',
-  state: 'active',
-  authMode: 'app_id',
-  referrerFiltersRequired: false,
-  authorization: { mode: 'strict', onStoreFailure: 'deny' },
-  metrics: [
-    { id: 'h', systemName: 'hits', parentId: null },
-    { id: 'l', systemName: 'list', parentId: 'h' },
-    { id: 'g', systemName: 'get', parentId: 'h' },
-    { id: 'd', systemName: 'get_detail', parentId: 'g' },
-    { id: 'x', systemName: 'loop_a', parentId: 'y' },
-    { id: 'y', systemName: 'loop_b', parentId: 'x' },
-    { id: 'z', systemName: 'orphan', parentId: 'missing' },
-  ],
-};
+const svc = treeService;
 
 const c = compileService(svc);
 const ok = (raw: Record<string, unknown>, flat = false) => {
