@@ -52,6 +52,11 @@ function redisPrefix(env: Env): string {
   return env.TOLLGATE_REDIS_PREFIX ?? 'tollgate:';
 }
 
+/** Closes stores in dependency order: what writes to SQL (counters' flush) before SQL itself. */
+async function closeInOrder(...stores: { close(): Promise<void> }[]): Promise<void> {
+  for (const s of stores) await s.close();
+}
+
 export async function openStores(env: Env, dataDir: string): Promise<Stores> {
   const sql = await openSql(env, dataDir);
   const errorLog = new SqlErrorLog(sql.db);
@@ -76,12 +81,7 @@ export async function openStores(env: Env, dataDir: string): Promise<Stores> {
         errorLog,
         localAuthView: false,
         describe: `${sql.dialect} + redis`,
-        async close() {
-          await usageLog.close();
-          await counters.close();
-          await authView.close();
-          await sql.close();
-        },
+        close: () => closeInOrder(usageLog, counters, authView, sql),
       };
     }
     const authView = new MemoryAuthView();
@@ -95,12 +95,7 @@ export async function openStores(env: Env, dataDir: string): Promise<Stores> {
       errorLog,
       localAuthView: true,
       describe: `${sql.dialect} + in-process counters`,
-      async close() {
-        await usageLog.close();
-        await counters.close();
-        await authView.close();
-        await sql.close();
-      },
+      close: () => closeInOrder(usageLog, counters, authView, sql),
     };
   } catch (err) {
     for (const c of redisClients) c.disconnect();
