@@ -14,6 +14,8 @@ export interface Principal {
   readonly tenantId: string | null;
   readonly scopes: readonly string[];
   readonly readOnly: boolean;
+  /** The user the token belongs to, when it is a user's personal token. */
+  readonly userId?: string | null;
 }
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
@@ -41,4 +43,9 @@ export function requireScope(p: Principal, scope: string, write: boolean): void 
 export function requireTenant(p: Principal): string {
   if (p.tenantId === null) throw new AdminError('forbidden', 'this call needs a tenant token');
   return p.tenantId;
+}
+
+/** Throws unless the principal is a platform token (platform-wide resources such as tenants). */
+export function requirePlatform(p: Principal): void {
+  if (p.tenantId !== null) throw new AdminError('forbidden', 'this call needs a platform token');
 }

@@ -6,9 +6,11 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyError, type FastifyRequest, LogController } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../obs/logger.js';
-import { authenticate, type Principal, requireScope } from './auth.js';
+import { authenticate, type Principal, requirePlatform, requireScope, requireTenant } from './auth.js';
 import { ADMIN_ERRORS, AdminError, problem } from './errors.js';
+import { claimIdempotencyKey, completeIdempotencyKey, type IdempotencySlot } from './idempotency.js';
 import { buildOpenApi } from './openapi.js';
+import { AdminRateLimiter } from './rate-limit.js';
 import type { AdminContext, AdminRoute } from './route.js';
 import { ADMIN_ROUTES } from './routes/index.js';
 
@@ -19,6 +21,8 @@ export interface AdminServerOptions {
   readonly logger: Logger;
   readonly version: string;
   readonly routes?: readonly AdminRoute[];
+  /** Admin API calls per token and minute (default 1200). */
+  readonly rateLimitPerMinute?: number;
 }
 
 export async function buildAdminServer(opts: AdminServerOptions) {
@@ -95,6 +99,25 @@ export async function buildAdminServer(opts: AdminServerOptions) {
   app.get('/admin/api/openapi.json', async () => openapi);
 
   const principals = new WeakMap<FastifyRequest, Principal>();
+  const slots = new WeakMap<FastifyRequest, IdempotencySlot>();
+  const limiter = new AdminRateLimiter(opts.rateLimitPerMinute ?? 1200, opts.ctx.clock);
+
+  // A claimed Idempotency-Key stores whatever answer the request got (or is freed on a 5xx).
+  app.addHook('onSend', async (req, reply, payload) => {
+    const slot = slots.get(req);
+    if (slot) {
+      slots.delete(req);
+      const body =
+        typeof payload === 'string'
+          ? payload
+          : payload === undefined || payload === null
+            ? ''
+            : String(payload);
+      await completeIdempotencyKey(opts.ctx.db, slot, reply.statusCode, body);
+    }
+    return payload;
+  });
+
   for (const r of routes) {
     app.route({
       method: r.method,
@@ -105,10 +128,20 @@ export async function buildAdminServer(opts: AdminServerOptions) {
         ...(r.body ? { body: r.body } : {}),
       },
       // Authentication runs before validation: a caller without a valid token learns nothing else.
-      onRequest: async (req) => {
+      onRequest: async (req, reply) => {
         const principal = await authenticate(opts.ctx.db, req.headers.authorization, opts.ctx.clock());
+        limiter.hit(principal.tokenId, reply);
+        if (r.audience === 'platform') requirePlatform(principal);
+        else requireTenant(principal);
         requireScope(principal, r.scope, r.write);
         principals.set(req, principal);
+      },
+      preHandler: async (req, reply) => {
+        if (r.method !== 'POST') return;
+        const principal = principals.get(req);
+        if (!principal) return;
+        const slot = await claimIdempotencyKey(opts.ctx.db, req, reply, principal, opts.ctx.clock());
+        if (slot) slots.set(req, slot);
       },
       handler: async (req, reply) => {
         const principal = principals.get(req);

@@ -1,5 +1,6 @@
-/** Kysely table types of the SQL store: the control plane's tables and the usage tier's tables. */
+/** Kysely table types of the SQL store: control plane, usage tier and admin API tables. */
+import type { AdminTables } from './schema-admin.js';
 import type { ConfigTables } from './schema-config.js';
 import type { UsageTables } from './schema-usage.js';
 
-export interface DB extends ConfigTables, UsageTables {}
+export interface DB extends ConfigTables, UsageTables, AdminTables {}

@@ -6,10 +6,12 @@ import type { Migration } from 'kysely';
 import type { Dialect } from '../db.js';
 import { m001Config } from './001_config.js';
 import { m002Usage } from './002_usage.js';
+import { m003Admin } from './003_admin.js';
 
 export function migrations(dialect: Dialect): Record<string, Migration> {
   return {
     '001_config': m001Config(dialect),
     '002_usage': m002Usage(dialect),
+    '003_admin': m003Admin(dialect),
   };
 }
