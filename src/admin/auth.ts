@@ -16,6 +16,8 @@ export interface Principal {
   readonly readOnly: boolean;
   /** The user the token belongs to, when it is a user's personal token. */
   readonly userId?: string | null;
+  /** Services a member user may manage; null or absent = every service of the tenant. */
+  readonly serviceIds?: readonly string[] | null;
 }
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
@@ -48,4 +50,14 @@ export function requireTenant(p: Principal): string {
 /** Throws unless the principal is a platform token (platform-wide resources such as tenants). */
 export function requirePlatform(p: Principal): void {
   if (p.tenantId !== null) throw new AdminError('forbidden', 'this call needs a platform token');
+}
+
+/**
+ * Throws not_found unless the principal may manage `serviceId` (a member user limited to some services
+ * sees the others as missing, like another tenant's).
+ */
+export function assertServiceAccess(p: Principal, serviceId: string): void {
+  if (p.serviceIds && !p.serviceIds.includes(serviceId)) {
+    throw new AdminError('not_found', `service ${serviceId} not found`);
+  }
 }
