@@ -58,6 +58,8 @@ export interface AdminRoute {
   readonly body?: JsonSchema;
   /** Success status and its body schema (undefined = no body). */
   readonly response: { readonly status: number; readonly schema?: JsonSchema };
+  /** A valid request body: shown in the OpenAPI document, used by the security suite. */
+  readonly example?: { readonly body?: unknown };
   readonly handler: (
     ctx: AdminContext,
     principal: Principal,

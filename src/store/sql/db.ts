@@ -33,8 +33,8 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 export async function openSqlStore(opts: OpenSqlOptions): Promise<SqlStore> {
   const isPg = /^postgres(ql)?:\/\//.test(opts.url);
   let db: Kysely<DB>;
+  const schema = opts.schema ?? 'public';
   if (isPg) {
-    const schema = opts.schema ?? 'public';
     if (!SCHEMA_NAME.test(schema)) throw new Error(`invalid PostgreSQL schema name: ${schema}`);
     if (schema !== 'public') {
       const admin = new pg.Client({ connectionString: opts.url });
@@ -64,6 +64,9 @@ export async function openSqlStore(opts: OpenSqlOptions): Promise<SqlStore> {
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations(dialect) },
+    // Named explicitly: Kysely otherwise looks for its tables in every schema, and another deployment's
+    // (or test's) schema would make it skip creating its own.
+    ...(isPg ? { migrationTableSchema: schema } : {}),
   });
   const { error } = await migrator.migrateToLatest();
   if (error) {
