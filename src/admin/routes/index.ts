@@ -1,6 +1,7 @@
 /** Every admin API operation, in one explicit list: registered by the server, documented by OpenAPI. */
 import type { AdminRoute } from '../route.js';
 import { CATALOG_ROUTES } from './catalog.js';
+import { applyTenantConfig, exportTenantConfig } from './config.js';
 import { DEVELOPER_ROUTES } from './developers.js';
 import { EVENT_ROUTES } from './events.js';
 import { clearServiceErrors, listServiceErrors } from './service-errors.js';
@@ -11,4 +12,6 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   ...EVENT_ROUTES,
   listServiceErrors,
   clearServiceErrors,
+  exportTenantConfig,
+  applyTenantConfig,
 ];
