@@ -67,6 +67,9 @@ export interface ApplyArgs {
   readonly file: string;
   readonly dryRun: boolean;
   readonly dataDir?: string;
+  /** Admin API to apply through (a running server); absent = write the database directly. */
+  readonly server?: string;
+  readonly token?: string;
 }
 
 export function parseApplyArgs(argv: string[]): ApplyArgs {
@@ -74,11 +77,19 @@ export function parseApplyArgs(argv: string[]): ApplyArgs {
     file: { type: 'string', short: 'f' },
     'dry-run': { type: 'boolean' },
     'data-dir': { type: 'string' },
+    server: { type: 'string' },
+    token: { type: 'string' },
   });
   const v = values as Record<string, string | boolean | undefined>;
   if (typeof v.file !== 'string')
     throw new UsageError('apply needs -f FILE (YAML or JSON; - for standard input)');
-  return { file: v.file, dryRun: v['dry-run'] === true, dataDir: v['data-dir'] as string | undefined };
+  return {
+    file: v.file,
+    dryRun: v['dry-run'] === true,
+    dataDir: v['data-dir'] as string | undefined,
+    server: v.server as string | undefined,
+    token: v.token as string | undefined,
+  };
 }
 
 export interface ExportArgs {

@@ -17,7 +17,7 @@ export class ConfigError extends Error {
   readonly code = 'config_invalid';
 }
 
-async function readText(path: string): Promise<string> {
+export async function readText(path: string): Promise<string> {
   try {
     if (path === '-') {
       const chunks: Buffer[] = [];
@@ -37,16 +37,22 @@ export interface ApplyFileOptions {
   readonly authView?: AuthView | null;
 }
 
+/** Parses a config file (YAML or JSON) into a document, or throws ConfigError with the faults. */
+export async function readConfigFile(path: string): Promise<unknown> {
+  const parsed = parseConfigText(await readText(path));
+  if (!parsed.ok) throw new ConfigError(`${path}: ${parsed.faults.map(formatFault).join('\n')}`);
+  return parsed.value;
+}
+
 export async function applyConfigFile(
   db: Kysely<DB>,
   path: string,
   opts: ApplyFileOptions = {},
 ): Promise<ApplyResult> {
-  const parsed = parseConfigText(await readText(path));
-  if (!parsed.ok) throw new ConfigError(`${path}: ${parsed.faults.map(formatFault).join('\n')}`);
+  const doc = await readConfigFile(path);
   let result: ApplyResult;
   try {
-    result = await applyConfig(db, parsed.value, { dryRun: opts.dryRun === true });
+    result = await applyConfig(db, doc, { dryRun: opts.dryRun === true });
   } catch (err) {
     if (err instanceof ConfigValidationError) {
       throw new ConfigError(

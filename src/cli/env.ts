@@ -28,6 +28,11 @@ const EnvSchema = z.object({
     .string()
     .regex(/^[a-z_][a-z0-9_]{0,62}$/)
     .optional(),
+  TOLLGATE_URL: z
+    .string()
+    .regex(/^https?:\/\//, 'must be an http(s):// URL of the admin API')
+    .optional(),
+  TOLLGATE_TOKEN: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
 });
 

@@ -106,7 +106,13 @@ export async function startPlatform(
     }
     if (roles.has('admin')) {
       const app = await buildAdminServer({
-        ctx: { db: stores.sql.db, errorLog: stores.errorLog, clock, authView: stores.authView, changeHooks: [] },
+        ctx: {
+          db: stores.sql.db,
+          errorLog: stores.errorLog,
+          clock,
+          authView: stores.authView,
+          changeHooks: [],
+        },
         registry,
         ready: isReady,
         logger,
