@@ -8,6 +8,7 @@ import { syncAuthView } from '../admin/projection.js';
 import { buildAdminServer } from '../admin/server.js';
 import { backendClientError } from '../backend/http.js';
 import { createBackend } from '../backend/index.js';
+import { WebhookDispatcher, webhookOutboxHook } from '../notify/index.js';
 import { createLogger, type Logger } from '../obs/logger.js';
 import { createRegistry } from '../obs/metrics.js';
 import { closeServer, type Listener, listen } from '../server/http.js';
@@ -78,6 +79,9 @@ export async function startPlatform(
       const janitor = new UsageLogJanitor(stores.usageLog, logger, clock);
       janitor.start();
       stops.push(() => janitor.stop());
+      const webhooks = new WebhookDispatcher({ db: stores.sql.db, logger, clock });
+      webhooks.start();
+      stops.push(() => webhooks.stop());
     }
 
     if (roles.has('backend')) {
