@@ -115,7 +115,7 @@ export async function startPlatform(
           errorLog: stores.errorLog,
           clock,
           authView: stores.authView,
-          changeHooks: [],
+          changeHooks: [webhookOutboxHook],
         },
         registry,
         ready: isReady,
