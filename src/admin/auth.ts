@@ -4,7 +4,7 @@
  */
 import type { Kysely } from 'kysely';
 import { sha256 } from '../store/digest.js';
-import { findAdminTokenByHash } from '../store/sql/repo/tokens.js';
+import { findTokenWithOwner } from '../store/sql/repo/developers.js';
 import type { DB } from '../store/sql/schema.js';
 import { AdminError } from './errors.js';
 
@@ -18,6 +18,8 @@ export interface Principal {
   readonly userId?: string | null;
   /** Services a member user may manage; null or absent = every service of the tenant. */
   readonly serviceIds?: readonly string[] | null;
+  /** The owning user's role (absent or null for a token that belongs to no user: full tenant access). */
+  readonly role?: 'admin' | 'member' | null;
 }
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
@@ -29,10 +31,28 @@ export async function authenticate(
 ): Promise<Principal> {
   const m = authorization ? BEARER.exec(authorization) : null;
   if (!m) throw new AdminError('unauthorized', 'send Authorization: Bearer <token>');
-  const row = await findAdminTokenByHash(db, sha256(m[1]!));
+  const row = await findTokenWithOwner(db, sha256(m[1]!));
   if (!row) throw new AdminError('unauthorized', 'the token is not valid');
   if (row.expiresAt !== null && row.expiresAt <= now) throw new AdminError('token_expired');
-  return { tokenId: row.id, tenantId: row.tenantId, scopes: row.scopes, readOnly: row.readOnly };
+  const base = { tokenId: row.id, tenantId: row.tenantId, readOnly: row.readOnly };
+  if (row.userId === null) return { ...base, scopes: row.scopes };
+  // A user's token is narrowed by the user's current permissions (read at every call: a changed
+  // permission applies at once): a member reaches only its services, and only its areas' scopes.
+  const perms = row.permissions;
+  const member = row.role !== 'admin';
+  const areas = member && perms?.areas ? new Set(perms.areas) : null;
+  return {
+    ...base,
+    scopes: areas ? row.scopes.filter((s) => areas.has(s)) : row.scopes,
+    userId: row.userId,
+    role: member ? 'member' : 'admin',
+    serviceIds: !member ? null : perms === null ? [] : perms.services === 'all' ? null : [...perms.services],
+  };
+}
+
+/** Throws unless the principal has full tenant rights: a token of no user, or of an admin user. */
+export function requireTenantAdmin(p: Principal): void {
+  if (p.role === 'member') throw new AdminError('forbidden', 'this call needs an admin user');
 }
 
 /** Throws unless the principal may use `scope` (read, or write when `write`). */

@@ -5,17 +5,21 @@
 import type { Kysely } from 'kysely';
 import type { MetricDef, TenantSnapshot, UsageLimit } from '../domain/model.js';
 import type { AuthView } from '../store/ports.js';
+import { unapprovedAccountIds } from '../store/sql/repo/developers.js';
 import { groupBy, loadTenantState, type TenantState } from '../store/sql/repo/state.js';
 import type { DB } from '../store/sql/schema.js';
 
 /** Builds the snapshot of one tenant from SQL, or null when the tenant does not exist. */
 export async function projectTenant(db: Kysely<DB>, tenantId: string): Promise<TenantSnapshot | null> {
   const state = await loadTenantState(db, tenantId);
-  return state ? snapshotOf(state) : null;
+  return state ? snapshotOf(state, await unapprovedAccountIds(db, tenantId)) : null;
 }
 
-/** The snapshot of a loaded tenant state (pure). */
-export function snapshotOf(s: TenantState): TenantSnapshot {
+/**
+ * The snapshot of a loaded tenant state (pure). Apps of the accounts in `heldAccounts` (pending or
+ * suspended accounts) project as suspended: the backend refuses them as application_not_active.
+ */
+export function snapshotOf(s: TenantState, heldAccounts: ReadonlySet<string> = new Set()): TenantSnapshot {
   const metricsBy = groupBy(s.metrics, (m) => m.serviceId);
   const limitsBy = groupBy(s.usageLimits, (l) => l.planId);
   const planName = new Map(s.plans.map((p) => [p.id, p.name]));
@@ -51,7 +55,7 @@ export function snapshotOf(s: TenantState): TenantSnapshot {
     apps: s.applications.map((a) => ({
       id: a.appId,
       serviceId: a.serviceId,
-      state: a.state,
+      state: heldAccounts.has(a.accountId) ? 'suspended' : a.state,
       planId: a.planId,
       planName: planName.get(a.planId) ?? '',
       userKey: a.userKey,

@@ -4,6 +4,7 @@
  * their credentials are free for the apps the file creates.
  */
 import type { Kysely } from 'kysely';
+import { type DeveloperExtras, loadDeveloperExtras } from '../store/sql/repo/developers.js';
 import { newAppId, newId } from '../store/sql/repo/ids.js';
 import type { ApplicationRecord } from '../store/sql/repo/records.js';
 import type { TenantState } from '../store/sql/repo/state.js';
@@ -25,6 +26,8 @@ export async function applyAccounts(
   deferred: Deferred,
 ): Promise<void> {
   const have = new Map((state?.accounts ?? []).map((a) => [a.name, a]));
+  // Account state and app description (migration 005) are not in TenantState: read them here.
+  const extras = state ? await loadDeveloperExtras(db, tenantId) : null;
   const accountIds = new Map<string, string>();
   for (const [pos, d] of t.accounts.entries()) {
     const ex = have.get(d.name);
@@ -33,19 +36,27 @@ export async function applyAccounts(
       const id = newId();
       await db
         .insertInto('accounts')
-        .values({ id, tenant_id: tenantId, name: d.name, email: d.email, position: pos })
+        .values({ id, tenant_id: tenantId, name: d.name, email: d.email, state: d.state, position: pos })
         .execute();
       accountIds.set(d.name, id);
       log.add({ action: 'create', kind: 'account', name });
       continue;
     }
     accountIds.set(d.name, ex.id);
-    const fields = changedFields({ email: [d.email, ex.email], position: [pos, ex.position] });
+    const fields = changedFields({
+      email: [d.email, ex.email],
+      state: [d.state, extras?.accountStates.get(ex.id) ?? 'approved'],
+      position: [pos, ex.position],
+    });
     if (fields.length === 0) continue;
-    await db.updateTable('accounts').set({ email: d.email, position: pos }).where('id', '=', ex.id).execute();
+    await db
+      .updateTable('accounts')
+      .set({ email: d.email, state: d.state, position: pos })
+      .where('id', '=', ex.id)
+      .execute();
     log.add({ action: 'update', kind: 'account', name, fields });
   }
-  await applyApps(db, tenantId, t, services, accountIds, state, log);
+  await applyApps(db, tenantId, t, services, accountIds, state, log, extras);
   for (const a of have.values()) {
     if (accountIds.has(a.name)) continue;
     deferred.push(async () => {
@@ -74,6 +85,7 @@ async function applyApps(
   accountIds: Map<string, string>,
   state: TenantState | null,
   log: ChangeLog,
+  extras: DeveloperExtras | null,
 ): Promise<void> {
   const liveServices = new Set([...services.values()].map((s) => s.id));
   // Apps of a deleted service went with it (cascade): they cannot be matched any more.
@@ -110,7 +122,7 @@ async function applyApps(
   }
   const updates: { p: Placed; ex: ApplicationRecord; fields: string[] }[] = [];
   for (const [p, ex] of match) {
-    const fields = appDiff(p, ex, services, accountIds);
+    const fields = appDiff(p, ex, services, accountIds, extras?.appDescriptions.get(ex.id) ?? null);
     if (fields.length > 0) updates.push({ p, ex, fields });
   }
   // Two steps for changed credentials, so that two apps may swap user_keys or app_ids in one apply
@@ -150,6 +162,7 @@ function appRow(p: Placed, appId: string, services: ServiceIndex, accountIds: Ma
     state: p.app.state,
     user_key: p.app.userKey,
     redirect_url: p.app.redirectUrl,
+    description: p.app.description,
     position: p.pos,
   };
 }
@@ -159,6 +172,7 @@ function appDiff(
   ex: ApplicationRecord,
   services: ServiceIndex,
   accountIds: Map<string, string>,
+  description: string | null,
 ): string[] {
   const want = appRow(p, p.app.appId ?? ex.appId, services, accountIds);
   return changedFields({
@@ -170,6 +184,7 @@ function appDiff(
     state: [want.state, ex.state],
     user_key: [want.user_key, ex.userKey],
     redirect_url: [want.redirect_url, ex.redirectUrl],
+    description: [want.description, description],
     position: [want.position, ex.position],
     app_keys: [p.app.appKeys, ex.appKeys],
     referrer_filters: [p.app.referrerFilters, ex.referrerFilters],

@@ -1,5 +1,6 @@
 /** Apply, the plans part: a plan's own fields, its usage limits (by metric and period) and pricing rules (by position). */
 import type { Kysely } from 'kysely';
+import type { CatalogState } from '../store/sql/repo/catalog.js';
 import { newId } from '../store/sql/repo/ids.js';
 import type { PlanRecord } from '../store/sql/repo/records.js';
 import type { TenantState } from '../store/sql/repo/state.js';
@@ -20,6 +21,8 @@ export async function applyPlan(
   metrics: Map<string, string>,
   state: TenantState | null,
   log: ChangeLog,
+  features: Map<string, string>,
+  cat: CatalogState | null,
 ): Promise<string> {
   const row = {
     name: d.name,
@@ -28,7 +31,10 @@ export async function applyPlan(
     setup_fee: d.setupFee,
     trial_days: d.trialDays,
     position: pos,
+    approval_required: d.approvalRequired ? 1 : 0,
+    is_default: d.isDefault ? 1 : 0,
   };
+  const wantFeatures = d.features.map((f) => features.get(f)!);
   let id: string;
   if (!ex) {
     id = newId();
@@ -39,6 +45,8 @@ export async function applyPlan(
     log.add({ action: 'create', kind: 'plan', name });
   } else {
     id = ex.id;
+    const flags = cat?.planFlags.get(ex.id);
+    const haveFeatures = cat?.planFeatures.get(ex.id) ?? [];
     const fields = changedFields({
       name: [d.name, ex.name],
       state: [d.state, ex.state],
@@ -46,12 +54,15 @@ export async function applyPlan(
       'pricing.setup_fee': [d.setupFee, ex.setupFee],
       'pricing.trial_days': [d.trialDays, ex.trialDays],
       position: [pos, ex.position],
+      approval_required: [d.approvalRequired, flags?.approvalRequired ?? false],
+      default: [d.isDefault, flags?.isDefault ?? false],
+      features: [[...wantFeatures].sort(), [...haveFeatures].sort()],
     });
-    if (fields.length > 0) {
+    if (fields.some((f) => f !== 'features'))
       await db.updateTable('plans').set(row).where('id', '=', id).execute();
-      log.add({ action: 'update', kind: 'plan', name, fields });
-    }
+    if (fields.length > 0) log.add({ action: 'update', kind: 'plan', name, fields });
   }
+  await syncPlanFeatures(db, id, wantFeatures, ex ? (cat?.planFeatures.get(ex.id) ?? []) : []);
   await applyLimits(
     db,
     id,
@@ -71,6 +82,28 @@ export async function applyPlan(
     log,
   );
   return id;
+}
+
+/** A plan's features are a set of links; a deleted feature's links went with it (cascade). */
+async function syncPlanFeatures(
+  db: Db,
+  planId: string,
+  want: readonly string[],
+  have: readonly string[],
+): Promise<void> {
+  const gone = have.filter((f) => !want.includes(f));
+  const added = want.filter((f) => !have.includes(f));
+  if (gone.length > 0)
+    await db
+      .deleteFrom('plan_features')
+      .where('plan_id', '=', planId)
+      .where('feature_id', 'in', gone)
+      .execute();
+  if (added.length > 0)
+    await db
+      .insertInto('plan_features')
+      .values(added.map((feature_id) => ({ plan_id: planId, feature_id })))
+      .execute();
 }
 
 async function applyLimits(

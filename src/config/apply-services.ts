@@ -4,13 +4,14 @@
  * after applications have moved off them (a plan's deletion would otherwise take its apps along).
  */
 import type { Kysely } from 'kysely';
+import { type FeatureRecord, loadCatalogState } from '../store/sql/repo/catalog.js';
 import { newId, newServiceId } from '../store/sql/repo/ids.js';
 import type { MetricRecord, ServiceRecord } from '../store/sql/repo/records.js';
 import type { TenantState } from '../store/sql/repo/state.js';
 import type { DB } from '../store/sql/schema.js';
 import { applyPlan } from './apply-plans.js';
 import { type ChangeLog, changedFields } from './changes.js';
-import type { DesiredMetric, DesiredService } from './resolve.js';
+import type { DesiredFeature, DesiredMetric, DesiredService } from './resolve.js';
 
 type Db = Kysely<DB>;
 
@@ -41,6 +42,7 @@ export async function applyServices(
   deferred: Deferred,
 ): Promise<ServiceIndex> {
   const existing = state?.services ?? [];
+  const cat = state ? await loadCatalogState(db, tenantId) : null;
   const byId = new Map(existing.map((s) => [s.id, s]));
   const bySystemName = new Map(existing.map((s) => [s.systemName, s]));
   const claimed = new Set<string>();
@@ -75,11 +77,13 @@ export async function applyServices(
       referrer_filters_required: b(d.referrerFiltersRequired),
       is_default: b(d.isDefault),
       position: pos,
+      policies: JSON.stringify(d.policies),
     };
     let id: string;
     const haveTokens = ex
       ? (state?.serviceTokens ?? []).filter((t) => t.serviceId === ex.id).map((t) => t.tokenHash)
       : [];
+    const haveFeatures = ex ? (cat?.features ?? []).filter((f) => f.serviceId === ex.id) : [];
     if (!ex) {
       id = d.id ?? (await freshServiceId(db));
       await db
@@ -89,8 +93,14 @@ export async function applyServices(
       log.add({ action: 'create', kind: 'service', name });
     } else {
       id = ex.id;
-      const fields = serviceDiff(d, ex, pos, haveTokens);
-      if (fields.some((f) => f !== 'service_tokens'))
+      const fields = [
+        ...serviceDiff(d, ex, pos, haveTokens),
+        ...changedFields({
+          policies: [d.policies, cat?.policies.get(ex.id) ?? []],
+          features: [featureRows(d.features), featureRows(haveFeatures)],
+        }),
+      ];
+      if (fields.some((f) => f !== 'service_tokens' && f !== 'features'))
         await db.updateTable('services').set(row).where('id', '=', id).execute();
       if (fields.length > 0) log.add({ action: 'update', kind: 'service', name, fields });
     }
@@ -105,6 +115,7 @@ export async function applyServices(
       deferred,
     );
     await applyMappingRules(db, id, name, d, metrics, state, log);
+    const features = await applyFeatures(db, id, d.features, haveFeatures);
     const plans = new Map<string, string>();
     const havePlans = ex ? (state?.plans ?? []).filter((p) => p.serviceId === ex.id) : [];
     const planBy = new Map(havePlans.map((p) => [p.systemName, p]));
@@ -121,6 +132,8 @@ export async function applyServices(
           metrics,
           state,
           log,
+          features,
+          cat,
         ),
       );
     }
@@ -134,6 +147,43 @@ export async function applyServices(
     index.set(d.systemName, { id, plans });
   }
   return index;
+}
+
+/** Features compared by their content and order (ids are the database's). */
+function featureRows(fs: readonly (DesiredFeature | FeatureRecord)[]) {
+  return fs.map((f) => [f.systemName, f.name, f.description]);
+}
+
+/** Features matched by system_name; returns system_name → id. Plans' links go with deleted ones. */
+async function applyFeatures(
+  db: Db,
+  serviceId: string,
+  desired: readonly DesiredFeature[],
+  have: readonly FeatureRecord[],
+): Promise<Map<string, string>> {
+  const by = new Map(have.map((f) => [f.systemName, f]));
+  const ids = new Map<string, string>();
+  for (const f of have) {
+    if (desired.some((x) => x.systemName === f.systemName)) continue;
+    await db.deleteFrom('features').where('id', '=', f.id).execute();
+  }
+  for (const [pos, d] of desired.entries()) {
+    const ex = by.get(d.systemName);
+    const row = { name: d.name, description: d.description, position: pos };
+    if (!ex) {
+      const id = newId();
+      await db
+        .insertInto('features')
+        .values({ id, service_id: serviceId, system_name: d.systemName, ...row })
+        .execute();
+      ids.set(d.systemName, id);
+      continue;
+    }
+    ids.set(d.systemName, ex.id);
+    if (ex.name !== d.name || ex.description !== d.description || ex.position !== pos)
+      await db.updateTable('features').set(row).where('id', '=', ex.id).execute();
+  }
+  return ids;
 }
 
 function serviceDiff(d: DesiredService, ex: ServiceRecord, pos: number, haveTokens: string[]): string[] {

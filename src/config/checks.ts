@@ -148,11 +148,24 @@ function checkService(s: ServiceDoc, at: Seg[], report: Report): void {
     const all = serviceTokenDigests(s);
     if (new Set(all).size !== all.length) report([...at, 'service_tokens'], 'the same token is listed twice');
   }
+  const features = new Set<string>();
+  s.features.forEach((f, i) => {
+    if (features.has(f.system_name))
+      report([...at, 'features', i, 'system_name'], 'duplicate feature system_name');
+    features.add(f.system_name);
+  });
   const plans = new Set<string>();
+  let defaultPlans = 0;
   s.plans.forEach((pl, pi) => {
     const p = [...at, 'plans', pi];
     if (plans.has(pl.system_name)) report([...p, 'system_name'], 'duplicate plan system_name');
     plans.add(pl.system_name);
+    if (pl.default === true && ++defaultPlans > 1)
+      report([...p, 'default'], 'only one plan of a service can be the default');
+    pl.features.forEach((f, fi) => {
+      if (!features.has(f)) report([...p, 'features', fi], `unknown feature "${f}"`);
+    });
+    duplicates(pl.features, (fi) => report([...p, 'features', fi], 'duplicate feature'));
     for (const [metric, byPeriod] of Object.entries(pl.limits)) {
       if (!known(metric)) report([...p, 'limits', metric], `unknown metric "${metric}"`);
       for (const period of Object.keys(byPeriod)) {

@@ -6,11 +6,13 @@
 import type { Kysely } from 'kysely';
 import YAML from 'yaml';
 import { PERIODS } from '../domain/model.js';
+import { type CatalogState, loadCatalogState } from '../store/sql/repo/catalog.js';
+import { type DeveloperExtras, loadDeveloperExtras } from '../store/sql/repo/developers.js';
 import type { ApplicationRecord, ServiceRecord } from '../store/sql/repo/records.js';
 import { groupBy, loadTenantState, type TenantState } from '../store/sql/repo/state.js';
 import { listTenants } from '../store/sql/repo/tenants.js';
 import type { DB } from '../store/sql/schema.js';
-import { ADMIN_SCOPES, type ConfigInput } from './schema.js';
+import { ADMIN_SCOPES, type ConfigInput, type POLICY_NAMES } from './schema.js';
 import { hashRef } from './secrets.js';
 
 type TenantInput = NonNullable<ConfigInput['tenants']>[number];
@@ -29,7 +31,8 @@ export async function exportConfig(db: Kysely<DB>, opts: ExportOptions = {}): Pr
   const out: TenantInput[] = [];
   for (const t of tenants) {
     const state = await loadTenantState(db, t.id);
-    if (state) out.push(exportTenant(state));
+    if (state)
+      out.push(exportTenant(state, await loadCatalogState(db, t.id), await loadDeveloperExtras(db, t.id)));
   }
   return { version: 1, tenants: out };
 }
@@ -39,7 +42,7 @@ export function toYaml(doc: unknown): string {
   return YAML.stringify(doc, { lineWidth: 0 });
 }
 
-function exportTenant(s: TenantState): TenantInput {
+function exportTenant(s: TenantState, cat: CatalogState, dev: DeveloperExtras): TenantInput {
   const allScopes = JSON.stringify([...ADMIN_SCOPES]);
   return {
     name: s.tenant.name,
@@ -53,17 +56,20 @@ function exportTenant(s: TenantState): TenantInput {
       ...(a.readOnly ? { read_only: true } : {}),
       ...(a.expiresAt === null ? {} : { expires_at: new Date(a.expiresAt).toISOString() }),
     })),
-    services: s.services.map((svc, i) => exportService(s, svc, i)),
-    accounts: exportAccounts(s),
+    services: s.services.map((svc, i) => exportService(s, svc, i, cat)),
+    accounts: exportAccounts(s, dev),
   };
 }
 
-function exportService(s: TenantState, svc: ServiceRecord, index: number): ServiceInput {
+function exportService(s: TenantState, svc: ServiceRecord, index: number, cat: CatalogState): ServiceInput {
   const metrics = s.metrics.filter((m) => m.serviceId === svc.id);
   const metricName = new Map(metrics.map((m) => [m.id, m.systemName]));
   const metricPos = new Map(metrics.map((m) => [m.id, m.position]));
   const name = (id: string) => metricName.get(id)!;
   const tokens = s.serviceTokens.filter((t) => t.serviceId === svc.id);
+  const features = cat.features.filter((f) => f.serviceId === svc.id);
+  const featureName = new Map(features.map((f) => [f.id, f.systemName]));
+  const policies = cat.policies.get(svc.id) ?? [];
   return {
     id: svc.id,
     system_name: svc.systemName,
@@ -92,6 +98,24 @@ function exportService(s: TenantState, svc: ServiceRecord, index: number): Servi
         delta: r.delta,
         last: r.last,
       })),
+    ...(policies.length > 0
+      ? {
+          policies: policies.map((p) => ({
+            name: p.name as (typeof POLICY_NAMES)[number],
+            enabled: p.enabled,
+            configuration: p.configuration,
+          })),
+        }
+      : {}),
+    ...(features.length > 0
+      ? {
+          features: features.map((f) => ({
+            system_name: f.systemName,
+            ...(f.name === f.systemName ? {} : { name: f.name }),
+            ...(f.description === null ? {} : { description: f.description }),
+          })),
+        }
+      : {}),
     plans: s.plans
       .filter((p) => p.serviceId === svc.id)
       .map((p) => {
@@ -113,6 +137,11 @@ function exportService(s: TenantState, svc: ServiceRecord, index: number): Servi
           system_name: p.systemName,
           name: p.name,
           state: p.state as 'published',
+          ...(cat.planFlags.get(p.id)?.approvalRequired ? { approval_required: true } : {}),
+          ...(cat.planFlags.get(p.id)?.isDefault ? { default: true } : {}),
+          ...((cat.planFeatures.get(p.id) ?? []).length > 0
+            ? { features: (cat.planFeatures.get(p.id) ?? []).map((id) => featureName.get(id)!).sort() }
+            : {}),
           limits,
           pricing: {
             monthly_fee: p.monthlyFee,
@@ -132,7 +161,7 @@ function exportService(s: TenantState, svc: ServiceRecord, index: number): Servi
   };
 }
 
-function exportAccounts(s: TenantState): NonNullable<TenantInput['accounts']> {
+function exportAccounts(s: TenantState, dev: DeveloperExtras): NonNullable<TenantInput['accounts']> {
   const serviceName = new Map(s.services.map((x) => [x.id, x.systemName]));
   const planName = new Map(s.plans.map((x) => [x.id, x.systemName]));
   const apps = groupBy(s.applications, (a) => a.accountId);
@@ -146,10 +175,16 @@ function exportAccounts(s: TenantState): NonNullable<TenantInput['accounts']> {
     ...(a.appKeys.length > 0 ? { app_keys: a.appKeys } : {}),
     ...(a.referrerFilters.length > 0 ? { referrer_filters: a.referrerFilters } : {}),
     ...(a.redirectUrl === null ? {} : { redirect_url: a.redirectUrl }),
+    ...((dev.appDescriptions.get(a.id) ?? null) === null
+      ? {}
+      : { description: dev.appDescriptions.get(a.id)! }),
   });
   return s.accounts.map((acc) => ({
     name: acc.name,
     ...(acc.email === null ? {} : { email: acc.email }),
+    ...((dev.accountStates.get(acc.id) ?? 'approved') === 'approved'
+      ? {}
+      : { state: dev.accountStates.get(acc.id) as 'pending' | 'suspended' }),
     applications: (apps.get(acc.id) ?? []).map(app),
   }));
 }

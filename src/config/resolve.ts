@@ -3,6 +3,7 @@
  * fields (auth parameters, names, the default service), secrets as digests, dates as epoch ms.
  */
 import type { AppState, Period, ServiceState } from '../domain/model.js';
+import type { PolicyEntry } from '../store/sql/repo/catalog.js';
 import type { ServiceAuth, ServiceAuthorization } from '../store/sql/repo/records.js';
 import { ADMIN_SCOPES, type ServiceDoc, type TenantDoc } from './schema.js';
 import { digestOf, serviceTokenDigests } from './secrets.js';
@@ -37,6 +38,10 @@ export interface DesiredPlan {
   readonly monthlyFee: string;
   readonly setupFee: string;
   readonly trialDays: number;
+  readonly approvalRequired: boolean;
+  readonly isDefault: boolean;
+  /** Feature system_names, sorted (a set). */
+  readonly features: string[];
   readonly limits: { metric: string; period: Period; max: number }[];
   readonly pricing: { metric: string; min: number; max: number | null; price: string }[];
 }
@@ -57,7 +62,15 @@ export interface DesiredService {
   readonly referrerFiltersRequired: boolean;
   readonly metrics: DesiredMetric[];
   readonly mappingRules: DesiredMappingRule[];
+  readonly policies: PolicyEntry[];
+  readonly features: DesiredFeature[];
   readonly plans: DesiredPlan[];
+}
+
+export interface DesiredFeature {
+  readonly systemName: string;
+  readonly name: string;
+  readonly description: string | null;
 }
 
 export interface DesiredApp {
@@ -71,11 +84,13 @@ export interface DesiredApp {
   readonly appKeys: string[];
   readonly referrerFilters: string[];
   readonly redirectUrl: string | null;
+  readonly description: string | null;
 }
 
 export interface DesiredAccount {
   readonly name: string;
   readonly email: string | null;
+  readonly state: string;
   readonly apps: DesiredApp[];
 }
 
@@ -131,6 +146,12 @@ function resolveService(s: ServiceDoc, isDefault: boolean): DesiredService {
       parent: m.parent ?? null,
     })),
     mappingRules: s.mapping_rules.map((r) => ({ ...r })),
+    policies: s.policies.map((p) => ({ name: p.name, enabled: p.enabled, configuration: p.configuration })),
+    features: s.features.map((f) => ({
+      systemName: f.system_name,
+      name: f.name ?? f.system_name,
+      description: f.description ?? null,
+    })),
     plans: s.plans.map((p) => ({
       systemName: p.system_name,
       name: p.name ?? p.system_name,
@@ -138,6 +159,9 @@ function resolveService(s: ServiceDoc, isDefault: boolean): DesiredService {
       monthlyFee: p.pricing.monthly_fee,
       setupFee: p.pricing.setup_fee,
       trialDays: p.pricing.trial_days,
+      approvalRequired: p.approval_required,
+      isDefault: p.default === true,
+      features: [...p.features].sort(),
       limits: Object.entries(p.limits).flatMap(([metric, byPeriod]) =>
         Object.entries(byPeriod).map(([period, max]) => ({ metric, period: period as Period, max })),
       ),
@@ -170,6 +194,7 @@ export function resolveTenant(t: TenantDoc): DesiredTenant {
     accounts: t.accounts.map((a) => ({
       name: a.name,
       email: a.email ?? null,
+      state: a.state,
       apps: a.applications.map((app) => ({
         name: app.name,
         service: app.service,
@@ -180,6 +205,7 @@ export function resolveTenant(t: TenantDoc): DesiredTenant {
         appKeys: app.app_keys,
         referrerFilters: app.referrer_filters,
         redirectUrl: app.redirect_url ?? null,
+        description: app.description ?? null,
       })),
     })),
   };

@@ -8,6 +8,7 @@ import { APP_STATES, AUTH_MODES, AUTHORIZATION_MODES, SERVICE_STATES } from '../
 /** Every admin API scope; config tokens get all of them unless `scopes` says less. */
 export const ADMIN_SCOPES = ['management', 'analytics', 'billing'] as const;
 export const PLAN_STATES = ['published', 'hidden'] as const;
+export const ACCOUNT_STATES = ['approved', 'pending', 'suspended'] as const;
 export const HTTP_METHODS = [
   'GET',
   'HEAD',
@@ -21,6 +22,22 @@ export const HTTP_METHODS = [
 ] as const;
 export const AUTH_LOCATIONS = ['query', 'header'] as const;
 export const STORE_FAILURE_MODES = ['deny', 'allow'] as const;
+/** The gateway's policies, in the names a chain uses (per-policy configuration checks come with the gateway). */
+export const POLICY_NAMES = [
+  'cors',
+  'headers',
+  'url_rewriting',
+  'ip_check',
+  'rate_limit',
+  'payload_limits',
+  'upstream_connection',
+  'retry',
+  'maintenance_mode',
+  'default_credentials',
+  'routing',
+  'statuscode_overwrite',
+  'logging',
+] as const;
 
 /** `sha256:<64 hex>`: how a hashed secret is written (export writes stored secrets this way). */
 export const HASH_RE = /^sha256:[0-9a-f]{64}$/;
@@ -105,9 +122,28 @@ export const PlanSchema = z.strictObject({
   system_name: systemName,
   name: text.optional(),
   state: z.enum(PLAN_STATES).default('published'),
+  /** Applications on this plan start pending until the provider approves them. */
+  approval_required: z.boolean().default(false),
+  /** The service's default plan (at most one; none when no plan says so). */
+  default: z.boolean().optional(),
+  /** system_names of the service's features this plan includes. */
+  features: z.array(z.string()).default([]),
   /** metric → period → max. Periods and metric names are checked in validate.ts (precise messages). */
   limits: z.record(z.string(), z.record(z.string(), count)).default({}),
   pricing: PricingSchema.default({ monthly_fee: '0', setup_fee: '0', trial_days: 0, rules: [] }),
+});
+
+export const PolicySchema = z.strictObject({
+  name: z.enum(POLICY_NAMES),
+  enabled: z.boolean().default(true),
+  configuration: z.record(z.string(), z.unknown()).default({}),
+});
+
+export const FeatureSchema = z.strictObject({
+  system_name: systemName,
+  /** Defaults to system_name. */
+  name: text.optional(),
+  description: z.string().optional(),
 });
 
 export const ServiceTokenSchema = z.union([text, z.strictObject({ hash })], {
@@ -130,6 +166,10 @@ export const ServiceSchema = z.strictObject({
   authorization: AuthorizationSchema.default({ mode: 'strict', on_store_failure: 'deny' }),
   metrics: z.array(MetricSchema).default([]),
   mapping_rules: z.array(MappingRuleSchema).default([]),
+  /** The gateway's policy chain, in order. */
+  policies: z.array(PolicySchema).default([]),
+  /** Features the service's plans may include. */
+  features: z.array(FeatureSchema).default([]),
   plans: z.array(PlanSchema).default([]),
 });
 
@@ -145,11 +185,14 @@ export const ApplicationSchema = z.strictObject({
   app_keys: z.array(text).default([]),
   referrer_filters: z.array(text).default([]),
   redirect_url: url.optional(),
+  description: z.string().max(2000).optional(),
 });
 
 export const AccountSchema = z.strictObject({
   name: text,
   email: z.email({ error: 'not an email address' }).optional(),
+  /** A pending or suspended account's applications are refused. */
+  state: z.enum(ACCOUNT_STATES).default('approved'),
   applications: z.array(ApplicationSchema).default([]),
 });
 

@@ -157,6 +157,7 @@ export const updateWebhook: AdminRoute = {
   write: true,
   params: webhookParams,
   body: { type: 'object', properties: fields, additionalProperties: false, minProperties: 1 },
+  example: { body: { active: false } },
   response: { status: 200, schema: webhookSchema },
   async handler(ctx, principal, req, reply) {
     const tenantId = requireTenant(principal);
