@@ -1,6 +1,8 @@
 // Tenants, users, access tokens, developer accounts and account users over real HTTP, on SQLite and
 // PostgreSQL: every operation, cross-tenant 404, If-Match 412, member tokens, expiry, audit, live view.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyConfig } from '../../src/config/apply.js';
+import { exportConfig } from '../../src/config/export.js';
 import { createPlatformToken } from '../../src/store/sql/repo/developers.js';
 import { sqlCases } from '../config/sql-cases.js';
 import { auditRows, openWorld, type World } from './developers-fixture.js';
@@ -192,6 +194,16 @@ for (const c of sqlCases) {
       const list = await w.call('GET', '/users', { token: ALPHA });
       expect(list.body.items.map((u: { email: string }) => u.email)).toEqual(['m@alpha.test']);
       expect((await auditRows(w, 'user.created')).length).toBe(1);
+      // Users' tokens stay out of the config: not exported, and applying the export keeps them working.
+      const exported = await exportConfig(w.store.db, { tenants: ['alpha'] });
+      expect(JSON.stringify(exported)).not.toContain('mia');
+      expect((await applyConfig(w.store.db, exported)).changes).toEqual([]);
+      const kept = await w.store.db
+        .selectFrom('admin_tokens')
+        .select('name')
+        .where('user_id', '=', m.body.id)
+        .execute();
+      expect(kept.map((t) => t.name).sort()).toEqual(['mia', 'mia-2']);
       expect((await w.call('DELETE', `/users/${m.body.id}`, { token: ALPHA })).status).toBe(204);
       expect((await w.call('GET', '/accounts', { token: mia })).status).toBe(401);
       const tokens = await w.call('GET', '/access_tokens', { token: ALPHA });

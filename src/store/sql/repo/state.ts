@@ -95,6 +95,8 @@ export async function loadTenantState(db: Kysely<DB>, tenantId: string): Promise
       .selectFrom('admin_tokens')
       .selectAll()
       .where('tenant_id', '=', tenantId)
+      // Users' personal tokens live only in the admin API: the config neither exports nor prunes them.
+      .where('user_id', 'is', null)
       .orderBy('position')
       .orderBy('name')
       .execute(),
