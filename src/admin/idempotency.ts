@@ -38,6 +38,7 @@ export async function claimIdempotencyKey(
   reply: FastifyReply,
   principal: Principal,
   now: number,
+  revealsSecret = false,
 ): Promise<IdempotencySlot | null> {
   const raw = req.headers['idempotency-key'];
   if (raw === undefined) return null;
@@ -66,19 +67,30 @@ export async function claimIdempotencyKey(
   if (row.request_hash !== hash) throw new AdminError('idempotency_key_reused');
   if (row.status === IN_PROGRESS)
     throw new AdminError('conflict', 'a request with this Idempotency-Key is in progress');
+  if (revealsSecret && row.status < 400) {
+    throw new AdminError(
+      'conflict',
+      'this request was already done; its answer showed a secret once and is not kept',
+    );
+  }
   reply.header('idempotent-replayed', 'true');
   reply.code(row.status).type('application/json');
   await reply.send(row.body === '' ? undefined : row.body);
   return null;
 }
 
-/** Stores the answer of a claimed request (or frees the key when it failed with a 5xx, so a retry runs). */
+/**
+ * Stores the answer of a claimed request (or frees the key when it failed with a 5xx, so a retry runs).
+ * A successful answer that showed a secret is recorded without its body.
+ */
 export async function completeIdempotencyKey(
   db: Kysely<DB>,
   slot: IdempotencySlot,
   status: number,
   body: string,
+  revealsSecret = false,
 ): Promise<void> {
+  if (revealsSecret && status < 400) body = '';
   const q = db.updateTable('idempotency_keys').where('scope', '=', slot.scope).where('key', '=', slot.key);
   if (status >= 500) {
     await db

@@ -58,6 +58,11 @@ export interface AdminRoute {
   readonly body?: JsonSchema;
   /** Success status and its body schema (undefined = no body). */
   readonly response: { readonly status: number; readonly schema?: JsonSchema };
+  /**
+   * The answer shows a secret once (a token, a key): a retry with the same Idempotency-Key is then
+   * refused (409) instead of replayed, so the secret is never stored in the replay store.
+   */
+  readonly revealsSecret?: boolean;
   /** A valid request body: shown in the OpenAPI document, used by the security suite. */
   readonly example?: { readonly body?: unknown };
   readonly handler: (

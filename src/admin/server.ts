@@ -99,13 +99,13 @@ export async function buildAdminServer(opts: AdminServerOptions) {
   app.get('/admin/api/openapi.json', async () => openapi);
 
   const principals = new WeakMap<FastifyRequest, Principal>();
-  const slots = new WeakMap<FastifyRequest, IdempotencySlot>();
+  const slots = new WeakMap<FastifyRequest, { slot: IdempotencySlot; secret: boolean }>();
   const limiter = new AdminRateLimiter(opts.rateLimitPerMinute ?? 1200, opts.ctx.clock);
 
   // A claimed Idempotency-Key stores whatever answer the request got (or is freed on a 5xx).
   app.addHook('onSend', async (req, reply, payload) => {
-    const slot = slots.get(req);
-    if (slot) {
+    const claimed = slots.get(req);
+    if (claimed) {
       slots.delete(req);
       const body =
         typeof payload === 'string'
@@ -113,7 +113,7 @@ export async function buildAdminServer(opts: AdminServerOptions) {
           : payload === undefined || payload === null
             ? ''
             : String(payload);
-      await completeIdempotencyKey(opts.ctx.db, slot, reply.statusCode, body);
+      await completeIdempotencyKey(opts.ctx.db, claimed.slot, reply.statusCode, body, claimed.secret);
     }
     return payload;
   });
@@ -140,8 +140,9 @@ export async function buildAdminServer(opts: AdminServerOptions) {
         if (r.method !== 'POST') return;
         const principal = principals.get(req);
         if (!principal) return;
-        const slot = await claimIdempotencyKey(opts.ctx.db, req, reply, principal, opts.ctx.clock());
-        if (slot) slots.set(req, slot);
+        const secret = r.revealsSecret === true;
+        const slot = await claimIdempotencyKey(opts.ctx.db, req, reply, principal, opts.ctx.clock(), secret);
+        if (slot) slots.set(req, { slot, secret });
       },
       handler: async (req, reply) => {
         const principal = principals.get(req);

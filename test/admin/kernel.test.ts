@@ -227,3 +227,46 @@ describe('admin kernel', () => {
     expect(last?.headers.get('ratelimit-remaining')).toBe('0');
   });
 });
+
+describe('Idempotency-Key on an answer that shows a secret', () => {
+  it('is refused on retry (409) and the secret is not kept in the replay store', async () => {
+    const sql = await openSqlStore({ url: ':memory:' });
+    await applyConfig(sql.db, doc);
+    const app = await buildAdminServer({
+      ctx: { db: sql.db, errorLog: new SqlErrorLog(sql.db), clock: Date.now },
+      registry: createRegistry(),
+      ready: () => true,
+      logger: createLogger('silent'),
+      version: 'test',
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const addr = app.server.address();
+    const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/admin/api/access_tokens`;
+    try {
+      const send = () =>
+        fetch(url, {
+          method: 'POST',
+          headers: {
+            authorization: 'Bearer alpha-token',
+            'content-type': 'application/json',
+            'idempotency-key': 'tok-1',
+          },
+          body: JSON.stringify({ name: 'deploy', scopes: ['management'] }),
+        });
+      const first = await send();
+      expect(first.status).toBe(201);
+      const { value } = (await first.json()) as { value: string };
+      expect(value.length).toBeGreaterThan(10);
+      const again = await send();
+      expect(again.status).toBe(409);
+      const stored = await sql.db.selectFrom('idempotency_keys').select(['status', 'body']).execute();
+      expect(stored).toEqual([{ status: 201, body: '' }]);
+      expect(
+        await sql.db.selectFrom('admin_tokens').select('name').where('name', '=', 'deploy').execute(),
+      ).toHaveLength(1);
+    } finally {
+      await app.close();
+      await sql.close();
+    }
+  });
+});

@@ -66,6 +66,7 @@ export const CREDENTIAL_ROUTES: readonly AdminRoute[] = [
     scope: 'management',
     write: true,
     params: pathParams('service_id'),
+    revealsSecret: true,
     response: { status: 201, schema: TOKEN_SCHEMA },
     async handler(ctx, principal, req) {
       const { service_id } = params<P>(req);
@@ -142,6 +143,7 @@ export const CREDENTIAL_ROUTES: readonly AdminRoute[] = [
     tags: ['provider key'],
     scope: 'management',
     write: true,
+    revealsSecret: true,
     response: {
       status: 200,
       schema: {

@@ -79,6 +79,7 @@ export const TENANT_ROUTES: readonly AdminRoute[] = [
     summary: 'Create a tenant; answers its provider key and a first admin token (shown once)',
     write: true,
     body: obj({ name: SLUG, provider_key: { type: 'string', minLength: 8, maxLength: 255 } }, ['name']),
+    revealsSecret: true,
     response: {
       status: 201,
       schema: obj({ tenant: tenantSchema, admin_token: { type: 'object' } }, ['tenant', 'admin_token']),

@@ -113,6 +113,7 @@ export const TOKEN_ROUTES: readonly AdminRoute[] = [
       },
       ['name', 'scopes'],
     ),
+    revealsSecret: true,
     response: { status: 201, schema: tokenSchema },
     async handler(ctx, principal, req) {
       const tenantId = requireTenant(principal);

@@ -98,6 +98,7 @@ export const createWebhook: AdminRoute = {
     properties: { ...fields, secret: { type: 'string', minLength: 16, maxLength: 256 } },
     additionalProperties: false,
   },
+  revealsSecret: true,
   response: { status: 201, schema: webhookWithSecretSchema },
   async handler(ctx, principal, req) {
     const tenantId = requireTenant(principal);
@@ -238,6 +239,7 @@ export const rotateWebhookSecret: AdminRoute = {
   scope: 'management',
   write: true,
   params: webhookParams,
+  revealsSecret: true,
   response: { status: 200, schema: webhookWithSecretSchema },
   async handler(ctx, principal, req) {
     const tenantId = requireTenant(principal);
