@@ -33,6 +33,10 @@ const EnvSchema = z.object({
     .regex(/^https?:\/\//, 'must be an http(s):// URL of the admin API')
     .optional(),
   TOLLGATE_TOKEN: z.string().min(1).optional(),
+  TOLLGATE_PLATFORM_TOKEN: z
+    .string()
+    .min(24, 'must be at least 24 characters (it grants platform-wide rights)')
+    .optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
 });
 

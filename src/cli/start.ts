@@ -4,6 +4,7 @@
  * in order on SIGTERM/SIGINT (listeners first, then loops, then stores, so no counted usage is lost).
  */
 import { resolve } from 'node:path';
+import { ensurePlatformToken } from '../admin/bootstrap.js';
 import { syncAuthView } from '../admin/projection.js';
 import { buildAdminServer } from '../admin/server.js';
 import { backendClientError } from '../backend/http.js';
@@ -47,6 +48,11 @@ export async function startPlatform(
         authView: stores.localAuthView ? null : stores.authView,
       });
       logger.info({ file: args.config, changes: summary.changes.length }, 'config applied');
+    }
+    if (env.TOLLGATE_PLATFORM_TOKEN && roles.has('admin')) {
+      if (await ensurePlatformToken(stores.sql.db, env.TOLLGATE_PLATFORM_TOKEN, Date.now())) {
+        logger.info('platform token from TOLLGATE_PLATFORM_TOKEN registered');
+      }
     }
     // The auth view is the projection of SQL: in-process views are built here; a shared Redis view is
     // kept current by the processes that run the admin role.

@@ -93,3 +93,37 @@ describe('tollgate apply --server (through the admin API)', () => {
     expect(usage.stderr).toContain('services takes: list, get, create, delete');
   });
 });
+
+describe('TOLLGATE_PLATFORM_TOKEN', () => {
+  it('registers a platform token that manages tenants, and refuses a short one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tollgate-platform-'));
+    const token = 'platform-token-for-tests-0123456789';
+    const p = await startTollgate(
+      ['--data-dir', dir, '--admin-port', '0', '--roles', 'admin'],
+      { TOLLGATE_PLATFORM_TOKEN: token },
+      ['admin'],
+    );
+    try {
+      const res = await fetch(`http://127.0.0.1:${p.ports.admin}/admin/api/tenants`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'newco' }),
+      });
+      expect(res.status).toBe(201);
+      const list = await fetch(`http://127.0.0.1:${p.ports.admin}/admin/api/tenants`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(((await list.json()) as { items: { name: string }[] }).items.map((t) => t.name)).toContain(
+        'newco',
+      );
+    } finally {
+      await p.stop();
+    }
+    const short = await runCli(['start', '--data-dir', dir, '--admin-port', '0'], {
+      TOLLGATE_PLATFORM_TOKEN: 'short',
+    });
+    expect(short.code).not.toBe(0);
+    expect(short.stderr).toContain('TOLLGATE_PLATFORM_TOKEN');
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
