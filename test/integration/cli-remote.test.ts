@@ -84,6 +84,70 @@ describe('tollgate apply --server (through the admin API)', () => {
     expect(refused.stderr).toContain('tenants[0].services[0].plans[0].limits.hits.dai: unknown period');
   });
 
+  it('manages services, plans, accounts, applications, keys and tokens with readable tables and --json', async () => {
+    const env = { TOLLGATE_URL: server, TOLLGATE_TOKEN: 'itest-admin-token' };
+    const services = await runCli(['services', 'list'], env);
+    expect(services.code, services.stderr).toBe(0);
+    expect(services.stdout).toMatch(/^ID\s+SYSTEM_NAME\s+NAME\s+STATE/);
+    expect(services.stdout).toContain('7001');
+    const plans = JSON.parse(
+      (await runCli(['plans', 'list', '--service', '7001', '--json'], env)).stdout,
+    ) as {
+      items: { id: string; system_name: string }[];
+    };
+    const plan = plans.items.find((p) => p.system_name === 'capped')!;
+    const account = JSON.parse(
+      (await runCli(['accounts', 'create', '--name', 'CLI Co', '--email', 'cli@example.com', '--json'], env))
+        .stdout,
+    ) as { id: string };
+    const app = JSON.parse(
+      (
+        await runCli(
+          [
+            'applications',
+            'create',
+            '--account',
+            account.id,
+            '--service',
+            '7001',
+            '--plan',
+            plan.id,
+            '--name',
+            'cli',
+            '--json',
+          ],
+          env,
+        )
+      ).stdout,
+    ) as { id: string; user_key: string };
+    expect(app.user_key).toMatch(/^[0-9a-f]{32}$/);
+    const authorize = (key: string) =>
+      get(
+        `http://127.0.0.1:${p.ports.backend}/transactions/authorize.xml?provider_key=itest-provider-key&service_id=7001&user_key=${key}`,
+      );
+    expect((await authorize(app.user_key)).body).toContain('<authorized>true</authorized>');
+    const suspended = await runCli(['applications', 'suspend', app.id], env);
+    expect(suspended.code, suspended.stderr).toBe(0);
+    expect(suspended.stdout).toMatch(/state\s+suspended/);
+    expect((await authorize(app.user_key)).body).toContain('application is not active');
+    const regenerated = JSON.parse((await runCli(['keys', 'regenerate', app.id, '--json'], env)).stdout) as {
+      user_key: string;
+    };
+    expect(regenerated.user_key).not.toBe(app.user_key);
+    const token = await runCli(
+      ['tokens', 'create', '--name', 'ro', '--scopes', 'management', '--read-only', '--json'],
+      env,
+    );
+    expect(token.code, token.stderr).toBe(0);
+    const ro = JSON.parse(token.stdout) as { value: string };
+    const denied = await runCli(['accounts', 'delete', account.id], { ...env, TOLLGATE_TOKEN: ro.value });
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toContain('403 forbidden');
+    const missing = await runCli(['applications', 'create', '--account', account.id], env);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('needs --service');
+  });
+
   it('answers resource commands with readable errors when the server is unreachable', async () => {
     const r = await runCli(['services', 'list', '--server', 'http://127.0.0.1:9', '--token', 't']);
     expect(r.code).toBe(1);
