@@ -44,6 +44,19 @@ export async function buildAdminServer(opts: AdminServerOptions) {
     reply.header('x-request-id', req.id);
   });
 
+  // An empty body with a JSON content type is no body (clients often send the header on bodiless POSTs);
+  // anything else goes through Fastify's own parser, with its prototype-poisoning protection.
+  const defaultJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    defaultJson(req, text, done);
+  });
+
   app.setErrorHandler((err: FastifyError | AdminError, req, reply) => {
     if (err instanceof AdminError) {
       const s = ADMIN_ERRORS[err.code].status;
