@@ -3,6 +3,7 @@
  * which error wins, the validators, and one atomic check-and-count per authrep. Returns an outcome value.
  */
 import { type CompiledService, compileService } from '../domain/compiled-service.js';
+import type { CounterResult } from '../domain/counters.js';
 import {
   CounterPlanBuilder,
   type LimitHeaders,
@@ -13,7 +14,7 @@ import {
   type UsageReport,
   usageReports,
 } from '../domain/limits.js';
-import type { AppView, ServiceView } from '../domain/model.js';
+import type { AppView, PlanView, ServiceView } from '../domain/model.js';
 import { checkReferrer } from '../domain/referrer.js';
 import { firstUnknownMetric, type ProcessedUsage, processUsage } from '../domain/usage.js';
 import { secretEquals } from '../store/digest.js';
@@ -21,7 +22,8 @@ import type { BackendDeps } from './deps.js';
 import { type BackendError, backendError, type DenyCode } from './errors.js';
 import { type UsageEventPayload, usageEventOf } from './events.js';
 import type { ParamMap } from './params.js';
-import { idParam, loadService, resolveProviderKey } from './resolve.js';
+import { idParam, lookup, providerKeySteps, serviceSteps } from './resolve.js';
+import { drive, type Steps } from './steps.js';
 import type { StatusBody } from './xml.js';
 
 export type Endpoint = 'authorize' | 'authrep' | 'oauth_authorize' | 'oauth_authrep';
@@ -81,14 +83,32 @@ function usageMap(p: ParamMap): ParamMap | undefined {
 
 /** Runs one auth call through the processing order of §2.2. Rejects only on store faults. */
 export async function authorizeRequest(deps: BackendDeps, input: AuthInput): Promise<AuthOutcome> {
+  return authorize(deps, input);
+}
+
+/**
+ * authorizeRequest without a promise when the stores answer synchronously (in-process stores, cache
+ * hits): the outcome itself, else a promise of it. Throws (or rejects) only on store faults.
+ */
+export function authorize(deps: BackendDeps, input: AuthInput): AuthOutcome | Promise<AuthOutcome> {
+  return drive(authSteps(deps, input));
+}
+
+/** Counter reads as a step: synchronous when the store can. */
+function readCounters(deps: BackendDeps, keys: readonly string[]): number[] | Promise<number[]> {
+  const c = deps.counters;
+  return c.readSync !== undefined ? c.readSync(keys) : c.read(keys);
+}
+
+function* authSteps(deps: BackendDeps, input: AuthInput): Steps<AuthOutcome> {
   const { params: p, endpoint, ext } = input;
   if (input.invalidUtf8) return fail(backendError('not_valid_data'));
-  const pk = await resolveProviderKey(deps.authView, p);
+  const pk = yield* providerKeySteps(deps.authView, p);
   if (!pk.ok) return fail(pk.error);
   if (p.user_id !== undefined) return fail(backendError('end_users_no_longer_supported'));
   const rawUsage = usageMap(p);
   if (p.usage !== undefined && rawUsage === undefined) return BARE_403;
-  const loaded = await loadService(deps.authView, pk.providerKey, idParam(p, 'service_id'));
+  const loaded = yield* serviceSteps(deps.authView, pk.providerKey, idParam(p, 'service_id'));
   if (!loaded.ok) return fail(loaded.error);
   const svc = loaded.service;
   const sid = svc.id;
@@ -98,27 +118,28 @@ export async function authorizeRequest(deps: BackendDeps, input: AuthInput): Pro
   if (appId !== undefined && userKey !== undefined) return fail(backendError('authentication_error'), sid);
   if (svc.authMode === 'user_key') {
     if (userKey === undefined) return fail(backendError('user_key_invalid'), sid);
-    const found = await deps.authView.appIdByUserKey(sid, userKey);
+    const found = (yield lookup.appIdByUserKey(deps.authView, sid, userKey)) as string | null;
     if (found === null) return fail(backendError('user_key_invalid', userKey), sid);
     appId = found;
   } else if (appId === undefined) {
     return fail(backendError('application_not_found'), sid);
   }
-  const app = await deps.authView.application(sid, appId);
+  const app = (yield lookup.application(deps.authView, sid, appId)) as AppView | null;
   if (app === null) return fail(backendError('application_not_found', appId), sid);
   const c = compileService(svc);
   if (ext.noBody && rawUsage !== undefined) {
     const unknown = firstUnknownMetric(rawUsage, c);
     if (unknown !== null) return fail(backendError('metric_invalid', unknown), sid);
   }
-  const plan = await deps.authView.plan(sid, app.planId);
+  const plan = (yield lookup.plan(deps.authView, sid, app.planId)) as PlanView | null;
   const rows = planLimits(plan, c);
   const now = deps.clock();
 
   const denial = runValidators(endpoint, svc, app, p);
   if (denial !== null) {
     // Denied before the Limits validator: usage is not parsed, reports show stored values.
-    const values = rows.length === 0 ? [] : await deps.counters.read(limitKeys(sid, app.id, rows, now));
+    const values =
+      rows.length === 0 ? [] : ((yield readCounters(deps, limitKeys(sid, app.id, rows, now))) as number[]);
     return statusOutcome(input, c, app, usageReports(rows, values, null, now), denial, null, null, now);
   }
 
@@ -138,7 +159,8 @@ export async function authorizeRequest(deps: BackendDeps, input: AuthInput): Pro
   }
 
   if (!isAuthrep(endpoint)) {
-    const values = rows.length === 0 ? [] : await deps.counters.read(limitKeys(sid, app.id, rows, now));
+    const values =
+      rows.length === 0 ? [] : ((yield readCounters(deps, limitKeys(sid, app.id, rows, now))) as number[]);
     const ok = limitsAllow(rows, values, usage);
     const reports = usageReports(rows, values, null, now);
     return statusOutcome(input, c, app, reports, ok ? null : 'limits_exceeded', usage, null, now);
@@ -152,7 +174,10 @@ export async function authorizeRequest(deps: BackendDeps, input: AuthInput): Pro
   let values: number[] = [];
   let authorized = true;
   if (plan0.keys.length > 0) {
-    const r = await deps.counters.execute(plan0);
+    const cs = deps.counters;
+    const r = (yield cs.executeSync !== undefined
+      ? cs.executeSync(plan0)
+      : cs.execute(plan0)) as CounterResult;
     values = rows.length === 0 ? [] : r.values.slice(0, rows.length);
     authorized = r.status !== 'denied';
   }

@@ -3,13 +3,7 @@
  * and bodies (§2–§4), including its quirks (XML content type on every answer, bare 403/404, CORS).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import {
-  type AuthOutcome,
-  authorizeRequest,
-  type Endpoint,
-  type Extensions,
-  NO_EXTENSIONS,
-} from './authorize.js';
+import { type AuthOutcome, authorize, type Endpoint, type Extensions, NO_EXTENSIONS } from './authorize.js';
 import type { BackendDeps } from './deps.js';
 import { type BackendError, backendError, badRequestMessage } from './errors.js';
 import { ErrorRecorder, type RecorderOptions, UsageEventRecorder } from './events.js';
@@ -197,10 +191,20 @@ export function createBackendHandler(deps: BackendDeps, opts: BackendHandlerOpti
       return;
     }
     const ext = extensions(req, parsed.params, limits);
-    authorizeRequest(deps, { endpoint, params: parsed.params, invalidUtf8: parsed.invalidUtf8, ext }).then(
-      (o) => renderAuth(res, ext, o),
-      (err) => storeFault(res, err),
-    );
+    let o: AuthOutcome | Promise<AuthOutcome>;
+    try {
+      o = authorize(deps, { endpoint, params: parsed.params, invalidUtf8: parsed.invalidUtf8, ext });
+    } catch (err) {
+      storeFault(res, err);
+      return;
+    }
+    // In-process stores answer synchronously: the response is written without a promise round trip.
+    if (o instanceof Promise)
+      o.then(
+        (x) => renderAuth(res, ext, x),
+        (err) => storeFault(res, err),
+      );
+    else renderAuth(res, ext, o);
   }
 
   function renderReport(res: ServerResponse, o: ReportOutcome): void {

@@ -77,7 +77,7 @@ export function parseParams(qs: string, limits: ParamLimits = DEFAULT_PARAM_LIMI
         }
         const key = decodeComponent(rawKey, state);
         const value = decodeComponent(rawValue, state);
-        normalize(params, key, value, limits.maxDepth);
+        insert(params, key, value, limits.maxDepth);
       }
       pos = end + 1;
     }
@@ -187,6 +187,41 @@ function splitName(name: string): { k: string; after: string } {
   const k = name.slice(start, i);
   while (i < name.length && name[i] === ']') i++;
   return { k, after: name.slice(i) };
+}
+
+/**
+ * normalize() with shortcuts for the two shapes nearly every request has, `name` and `name[child]`
+ * (no other bracket): the same result without the recursive walk. Anything else goes to normalize().
+ */
+function insert(params: ParamMap, name: string, v: string, depth: number): void {
+  const open = name.indexOf('[');
+  if (open < 0) {
+    if (depth >= 1 && name !== '' && name.indexOf(']') < 0) {
+      params[name] = v;
+      return;
+    }
+  } else if (
+    depth >= 2 &&
+    open > 0 &&
+    name.charCodeAt(name.length - 1) === 93 &&
+    open + 2 < name.length &&
+    name.indexOf('[', open + 1) < 0 &&
+    name.indexOf(']') === name.length - 1
+  ) {
+    const k = name.slice(0, open);
+    const cur = params[k];
+    if (cur === undefined) {
+      const m = emptyParams();
+      m[name.slice(open + 1, -1)] = v;
+      params[k] = m;
+      return;
+    }
+    if (isMap(cur)) {
+      cur[name.slice(open + 1, -1)] = v;
+      return;
+    }
+  }
+  normalize(params, name, v, depth);
 }
 
 /** Inserts one decoded pair following Rack's normalize_params rules. */

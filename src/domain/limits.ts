@@ -43,7 +43,10 @@ let lastWindows: Windows | null = null;
 
 // Counter keys of the current minute's windows per (service, app, metric), in PERIODS order: key
 // formatting is most of the cost of a plan. Dropped at every minute change and when it grows too big.
-const keyCache = new Map<string, string[]>();
+// Nested by service, app and metric: lookups by the ids as stored (hashes cached on the strings), no
+// concatenated lookup key built per call.
+const keyCache = new Map<string, Map<string, Map<string, string[]>>>();
+let keyCacheSize = 0;
 let keyCacheMinute = -1;
 const KEY_CACHE_MAX = 100_000;
 const PERIOD_INDEX: Readonly<Record<Period, number>> = {
@@ -58,15 +61,26 @@ const PERIOD_INDEX: Readonly<Record<Period, number>> = {
 
 /** The 7 current-window counter keys of one application's metric (PERIODS order). */
 function periodKeys(serviceId: string, appId: string, metricId: string, w: Windows): string[] {
-  if (keyCacheMinute !== w.minute || keyCache.size > KEY_CACHE_MAX) {
+  if (keyCacheMinute !== w.minute || keyCacheSize > KEY_CACHE_MAX) {
     keyCache.clear();
+    keyCacheSize = 0;
     keyCacheMinute = w.minute;
   }
-  const id = `${serviceId}\n${appId}\n${metricId}`;
-  let keys = keyCache.get(id);
+  let byApp = keyCache.get(serviceId);
+  if (byApp === undefined) {
+    byApp = new Map();
+    keyCache.set(serviceId, byApp);
+  }
+  let byMetric = byApp.get(appId);
+  if (byMetric === undefined) {
+    byMetric = new Map();
+    byApp.set(appId, byMetric);
+  }
+  let keys = byMetric.get(metricId);
   if (keys === undefined) {
     keys = PERIODS.map((p) => counterKey(serviceId, appId, metricId, p, w.start[p]));
-    keyCache.set(id, keys);
+    byMetric.set(metricId, keys);
+    keyCacheSize++;
   }
   return keys;
 }

@@ -26,6 +26,21 @@ export interface AuthView {
   /** Change feed: `listener` runs after any write, in this process or (Redis) any other. */
   onChange(listener: (tenantId: string) => void): () => void;
   close(): Promise<void>;
+  /**
+   * Optional synchronous face for the hot path: the same lookups answered from memory, without a
+   * promise. Each answers `undefined` when it cannot without I/O; the caller then uses the async method.
+   */
+  readonly peek?: AuthViewPeek;
+}
+
+/** Synchronous lookups of an auth view (see `AuthView.peek`): same answers, `undefined` = ask async. */
+export interface AuthViewPeek {
+  tenantByProviderKey(providerKey: string): TenantView | null | undefined;
+  providerKeyForServiceToken(token: string, serviceId: string): string | null | undefined;
+  service(serviceId: string): ServiceView | null | undefined;
+  plan(serviceId: string, planId: string): PlanView | null | undefined;
+  application(serviceId: string, appId: string): AppView | null | undefined;
+  appIdByUserKey(serviceId: string, userKey: string): string | null | undefined;
 }
 
 /** Usage counters per application, metric and period window. */
@@ -34,6 +49,10 @@ export interface CounterStore {
   execute(plan: CounterPlan): Promise<CounterResult>;
   /** Reads counters (0 when absent). */
   read(keys: readonly string[]): Promise<number[]>;
+  /** Optional: `execute` without a promise, for stores that hold counters in this process. */
+  executeSync?(plan: CounterPlan): CounterResult;
+  /** Optional: `read` without a promise, for stores that hold counters in this process. */
+  readSync?(keys: readonly string[]): number[];
   /** Persists what is buffered (memory store: to SQL) and releases resources. */
   close(): Promise<void>;
 }

@@ -6,7 +6,7 @@
  * started before an invalidation never fills the cache afterwards. Errors are never cached.
  */
 import type { AppView, PlanView, ServiceView, TenantSnapshot, TenantView } from '../../domain/model.js';
-import type { AuthView } from '../ports.js';
+import type { AuthView, AuthViewPeek } from '../ports.js';
 
 export interface CachedAuthViewOptions {
   /** Most entries kept; the least recently used goes first. */
@@ -40,6 +40,16 @@ export class CachedAuthView implements AuthView {
     this.clock = opts.clock ?? Date.now;
     this.unsubscribe = inner.onChange(() => this.invalidate());
   }
+
+  /** Hits answered synchronously (same keys, TTL and LRU as the async methods); a miss is `undefined`. */
+  readonly peek: AuthViewPeek = {
+    tenantByProviderKey: (providerKey) => this.hit(`pk\n${providerKey}`),
+    providerKeyForServiceToken: (token, serviceId) => this.hit(`tok\n${serviceId}\n${token}`),
+    service: (serviceId) => this.hit(`svc\n${serviceId}`),
+    plan: (serviceId, planId) => this.hit(`plan\n${serviceId}\n${planId}`),
+    application: (serviceId, appId) => this.hit(`app\n${serviceId}\n${appId}`),
+    appIdByUserKey: (serviceId, userKey) => this.hit(`uk\n${serviceId}\n${userKey}`),
+  };
 
   tenantByProviderKey(providerKey: string): Promise<TenantView | null> {
     return this.cached(`pk\n${providerKey}`, () => this.inner.tenantByProviderKey(providerKey));
@@ -105,16 +115,19 @@ export class CachedAuthView implements AuthView {
     this.inflight.clear();
   }
 
-  private cached<T>(key: string, load: () => Promise<T>): Promise<T> {
-    const now = this.clock();
+  /** The live cached value of `key` (made most recently used), or undefined; drops it when expired. */
+  private hit<T>(key: string): T | undefined {
     const hit = this.entries.get(key);
-    if (hit) {
-      this.entries.delete(key);
-      if (hit.expiresAt > now) {
-        this.entries.set(key, hit);
-        return Promise.resolve(hit.value as T);
-      }
-    }
+    if (hit === undefined) return undefined;
+    this.entries.delete(key);
+    if (hit.expiresAt <= this.clock()) return undefined;
+    this.entries.set(key, hit);
+    return hit.value as T;
+  }
+
+  private cached<T>(key: string, load: () => Promise<T>): Promise<T> {
+    const hit = this.hit<T>(key);
+    if (hit !== undefined) return Promise.resolve(hit);
     const pending = this.inflight.get(key);
     if (pending) return pending as Promise<T>;
     const generation = this.generation;

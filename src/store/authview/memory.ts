@@ -1,7 +1,7 @@
 /** In-process auth view: the embedded default and the reference the Redis adapter is tested against. */
 import type { AppView, PlanView, ServiceView, TenantSnapshot, TenantView } from '../../domain/model.js';
 import { sha256 } from '../digest.js';
-import type { AuthView } from '../ports.js';
+import type { AuthView, AuthViewPeek } from '../ports.js';
 
 interface TenantEntries {
   providerKeyDigest: string;
@@ -19,28 +19,39 @@ export class MemoryAuthView implements AuthView {
   private readonly byTenant = new Map<string, TenantEntries>();
   private readonly listeners = new Set<(tenantId: string) => void>();
 
+  /** Every lookup answers synchronously: the async methods below are these, wrapped. */
+  readonly peek: AuthViewPeek = {
+    tenantByProviderKey: (providerKey) => this.tenantsByPk.get(sha256(providerKey)) ?? null,
+    providerKeyForServiceToken: (token, serviceId) =>
+      this.tokens.get(`${serviceId}\n${sha256(token)}`) ?? null,
+    service: (serviceId) => this.services.get(serviceId) ?? null,
+    plan: (serviceId, planId) => this.plans.get(`${serviceId}\n${planId}`) ?? null,
+    application: (serviceId, appId) => this.apps.get(`${serviceId}\n${appId}`) ?? null,
+    appIdByUserKey: (serviceId, userKey) => this.userKeys.get(`${serviceId}\n${sha256(userKey)}`) ?? null,
+  };
+
   async tenantByProviderKey(providerKey: string): Promise<TenantView | null> {
-    return this.tenantsByPk.get(sha256(providerKey)) ?? null;
+    return this.peek.tenantByProviderKey(providerKey) ?? null;
   }
 
   async providerKeyForServiceToken(token: string, serviceId: string): Promise<string | null> {
-    return this.tokens.get(`${serviceId}\n${sha256(token)}`) ?? null;
+    return this.peek.providerKeyForServiceToken(token, serviceId) ?? null;
   }
 
   async service(serviceId: string): Promise<ServiceView | null> {
-    return this.services.get(serviceId) ?? null;
+    return this.peek.service(serviceId) ?? null;
   }
 
   async plan(serviceId: string, planId: string): Promise<PlanView | null> {
-    return this.plans.get(`${serviceId}\n${planId}`) ?? null;
+    return this.peek.plan(serviceId, planId) ?? null;
   }
 
   async application(serviceId: string, appId: string): Promise<AppView | null> {
-    return this.apps.get(`${serviceId}\n${appId}`) ?? null;
+    return this.peek.application(serviceId, appId) ?? null;
   }
 
   async appIdByUserKey(serviceId: string, userKey: string): Promise<string | null> {
-    return this.userKeys.get(`${serviceId}\n${sha256(userKey)}`) ?? null;
+    return this.peek.appIdByUserKey(serviceId, userKey) ?? null;
   }
 
   async syncTenant(s: TenantSnapshot): Promise<void> {

@@ -61,7 +61,7 @@ export class MemoryCounterStore implements CounterStore {
     return this.executeSync(plan);
   }
 
-  /** Synchronous execution, for callers on the embedded hot path that want to skip a promise. */
+  /** `execute` without a promise (CounterStore.executeSync): the embedded hot path. */
   executeSync(plan: CounterPlan): CounterResult {
     const now = this.clock();
     const values = plan.keys.map((k) => this.get(k, now));
@@ -94,6 +94,11 @@ export class MemoryCounterStore implements CounterStore {
   }
 
   async read(keys: readonly string[]): Promise<number[]> {
+    return this.readSync(keys);
+  }
+
+  /** `read` without a promise (CounterStore.readSync). */
+  readSync(keys: readonly string[]): number[] {
     const now = this.clock();
     return keys.map((k) => this.get(k, now));
   }

@@ -10,9 +10,11 @@ import { LuaScript, quitQuietly, type Redis } from '../redis.js';
 
 /**
  * KEYS: the plan's keys, then the dedupe key when ARGV[2] == '1'.
- * ARGV: nkeys, hasDedupe, dedupeExpireAt, nchecks, nwrites, then 4 per check (key, max, value, set) and
- * 4 per write (key, value, set, expireAt); key indexes are 0-based as in CounterPlan.
- * Reply: { status (0 applied, 1 denied, 2 duplicate), failedCheck (-1 when none), raw values… }.
+ * ARGV: nkeys, hasDedupe, dedupeExpireAt, nchecks, nwrites, then ONE comma-separated list: 4 numbers per
+ * check (key, max, value, set) and 4 per write (key, value, set, expireAt); key indexes are 0-based as in
+ * CounterPlan. One argument instead of 8 per key keeps encoding on both sides cheap.
+ * Reply: one comma-separated string: status (0 applied, 1 denied, 2 duplicate), failedCheck (-1 when
+ * none), then the raw values.
  */
 const EXECUTE = new LuaScript(`
 local nkeys = tonumber(ARGV[1])
@@ -20,6 +22,11 @@ local hasDedupe = ARGV[2] == '1'
 local dedupeExp = tonumber(ARGV[3])
 local nchecks = tonumber(ARGV[4])
 local nwrites = tonumber(ARGV[5])
+local P, np = {}, 0
+for tok in string.gmatch(ARGV[6], '[^,]+') do
+  np = np + 1
+  P[np] = tok
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local raw, values = {}, {}
@@ -30,21 +37,21 @@ end
 local function reply(status, failed)
   local out = { status, failed }
   for i = 1, nkeys do out[i + 2] = raw[i] end
-  return out
+  return table.concat(out, ',')
 end
 if hasDedupe and redis.call('EXISTS', KEYS[nkeys + 1]) == 1 then return reply(2, -1) end
-local a = 6
+local a = 1
 for i = 0, nchecks - 1 do
-  local stored = values[tonumber(ARGV[a]) + 1] or 0
-  local max, v = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local stored = values[tonumber(P[a]) + 1] or 0
+  local max, v = tonumber(P[a + 1]), tonumber(P[a + 2])
   local nextv = v
-  if ARGV[a + 3] ~= '1' then nextv = stored + v end
+  if P[a + 3] ~= '1' then nextv = stored + v end
   if nextv > max then return reply(1, i) end
   a = a + 4
 end
 for i = 1, nwrites do
-  local key = KEYS[tonumber(ARGV[a]) + 1]
-  local v, set, exp = ARGV[a + 1], ARGV[a + 2] == '1', tonumber(ARGV[a + 3])
+  local key = KEYS[tonumber(P[a]) + 1]
+  local v, set, exp = P[a + 1], P[a + 2] == '1', tonumber(P[a + 3])
   a = a + 4
   if exp == 0 or exp > now then
     if set and tonumber(v) == 0 then
@@ -71,32 +78,33 @@ function num(n: number): string {
 }
 
 function encodeArgs(plan: CounterPlan): (string | number)[] {
-  const args: (string | number)[] = [
+  let list = '';
+  for (const c of plan.checks) list += `${c.key},${num(c.max)},${num(c.value)},${c.set ? '1' : '0'},`;
+  for (const w of plan.writes) {
+    if (!w.set && !Number.isSafeInteger(w.value)) {
+      throw new Error(`redis counters increment by integers only, got ${w.value}`);
+    }
+    list += `${w.key},${num(w.value)},${w.set ? '1' : '0'},${num(w.expireAt)},`;
+  }
+  return [
     plan.keys.length,
     plan.dedupe ? '1' : '0',
     plan.dedupe?.expireAt ?? 0,
     plan.checks.length,
     plan.writes.length,
+    list,
   ];
-  for (const c of plan.checks) args.push(c.key, num(c.max), num(c.value), c.set ? '1' : '0');
-  for (const w of plan.writes) {
-    if (!w.set && !Number.isSafeInteger(w.value)) {
-      throw new Error(`redis counters increment by integers only, got ${w.value}`);
-    }
-    args.push(w.key, num(w.value), w.set ? '1' : '0', w.expireAt);
-  }
-  return args;
 }
 
 function decode(reply: unknown, nkeys: number): CounterResult {
-  if (!Array.isArray(reply) || reply.length !== nkeys + 2) {
-    throw new Error('unexpected reply from the counter script');
-  }
-  const values = reply.slice(2).map((v) => Number(v));
-  const status = Number(reply[0]);
+  const parts = typeof reply === 'string' ? reply.split(',') : [];
+  if (parts.length !== nkeys + 2) throw new Error('unexpected reply from the counter script');
+  const values = new Array<number>(nkeys);
+  for (let i = 0; i < nkeys; i++) values[i] = Number(parts[i + 2]);
+  const status = Number(parts[0]);
   if (status === 0) return { status: 'applied', values };
   if (status === 2) return { status: 'duplicate', values };
-  return { status: 'denied', values, failedCheck: Number(reply[1]) };
+  return { status: 'denied', values, failedCheck: Number(parts[1]) };
 }
 
 export class RedisCounterStore implements CounterStore {
