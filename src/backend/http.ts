@@ -15,6 +15,7 @@ import {
   parseMultipart,
   parseParams,
 } from './params.js';
+import { endCoalesced } from '../server/coalesce.js';
 import { acceptReport, type ReportOutcome } from './report.js';
 import { errorXml, statusXml } from './xml.js';
 
@@ -86,7 +87,7 @@ function send(
   if (csp) headers.push(CSP, CSP_VALUE);
   if (extra !== undefined) for (const h of extra) headers.push(h);
   res.writeHead(status, headers);
-  res.end(body);
+  endCoalesced(res, body);
 }
 
 function sendPlain(res: ServerResponse, status: number, type: string, body: string): void {
