@@ -3,7 +3,13 @@
  * applications as the TenantSnapshot the authorization core reads.
  */
 import type { Kysely } from 'kysely';
-import type { MetricDef, TenantSnapshot, UsageLimit } from '../domain/model.js';
+import {
+  type MetricDef,
+  PERIODS,
+  type Period,
+  type TenantSnapshot,
+  type UsageLimit,
+} from '../domain/model.js';
 import type { AuthView } from '../store/ports.js';
 import { unapprovedAccountIds } from '../store/sql/repo/developers.js';
 import { groupBy, loadTenantState, type TenantState } from '../store/sql/repo/state.js';
@@ -42,6 +48,7 @@ export function snapshotOf(s: TenantState, heldAccounts: ReadonlySet<string> = n
       metrics: (metricsBy.get(svc.id) ?? []).map(
         (m): MetricDef => ({ id: m.id, systemName: m.systemName, parentId: m.parentId }),
       ),
+      countedPeriods: countedPeriodsOf(s, svc.id),
     })),
     serviceTokens: s.serviceTokens.map((t) => ({ tokenDigest: t.tokenHash, serviceId: t.serviceId })),
     plans: s.plans.map((p) => ({
@@ -64,6 +71,20 @@ export function snapshotOf(s: TenantState, heldAccounts: ReadonlySet<string> = n
       redirectUrl: a.redirectUrl,
     })),
   };
+}
+
+/** The periods some plan of the service limits, per metric: the only counters worth writing. */
+function countedPeriodsOf(s: TenantState, serviceId: string): Record<string, Period[]> {
+  const plans = new Set(s.plans.filter((p) => p.serviceId === serviceId).map((p) => p.id));
+  const out: Record<string, Period[]> = {};
+  for (const l of s.usageLimits) {
+    if (!plans.has(l.planId)) continue;
+    const list = out[l.metricId] ?? [];
+    if (!list.includes(l.period)) list.push(l.period);
+    out[l.metricId] = list;
+  }
+  for (const list of Object.values(out)) list.sort((a, b) => PERIODS.indexOf(a) - PERIODS.indexOf(b));
+  return out;
 }
 
 /**

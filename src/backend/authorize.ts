@@ -169,7 +169,7 @@ function* authSteps(deps: BackendDeps, input: AuthInput): Steps<AuthOutcome> {
   const builder = new CounterPlanBuilder(sid, app.id);
   builder.addLimits(rows, usage, now);
   const counted = usage !== null ? countable(usage) : null;
-  if (counted !== null) builder.addUsage(counted, now);
+  if (counted !== null) builder.addUsage(counted, now, c.counted);
   const plan0 = builder.build();
   let values: number[] = [];
   let authorized = true;

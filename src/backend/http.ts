@@ -3,6 +3,7 @@
  * and bodies (§2–§4), including its quirks (XML content type on every answer, bare 403/404, CORS).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { endCoalesced } from '../server/coalesce.js';
 import { type AuthOutcome, authorize, type Endpoint, type Extensions, NO_EXTENSIONS } from './authorize.js';
 import type { BackendDeps } from './deps.js';
 import { type BackendError, backendError, badRequestMessage } from './errors.js';
@@ -15,7 +16,6 @@ import {
   parseMultipart,
   parseParams,
 } from './params.js';
-import { endCoalesced } from '../server/coalesce.js';
 import { acceptReport, type ReportOutcome } from './report.js';
 import { errorXml, statusXml } from './xml.js';
 

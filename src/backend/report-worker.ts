@@ -130,7 +130,7 @@ export async function processReportBatch(
       b = new CounterPlanBuilder(svc.id, r.appId);
       builders.set(r.appId, b);
     }
-    b.addUsage(r.usage, r.at);
+    b.addUsage(r.usage, r.at, c.counted);
   }
   let duplicates = 0;
   for (const [appId, b] of builders) {

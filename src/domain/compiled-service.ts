@@ -1,5 +1,5 @@
 /** A service compiled once for the hot path: metric names ↔ ids, ancestor chains, direct children. */
-import type { MetricDef, ServiceView } from './model.js';
+import { type MetricDef, PERIODS, type ServiceView } from './model.js';
 
 /** What the authorization core derives from a service's metric tree; built once per ServiceView object. */
 export interface CompiledService {
@@ -12,6 +12,8 @@ export interface CompiledService {
   readonly ancestors: ReadonlyMap<string, readonly string[]>;
   /** Metric name → its direct children's names joined by one space ("" when none), as in 3scale's hierarchy. */
   readonly childrenByName: ReadonlyMap<string, string>;
+  /** Metric id → indexes into PERIODS of the periods counted for it (see ServiceView.countedPeriods). */
+  readonly counted: (metricId: string) => readonly number[];
 }
 
 const NO_ANCESTORS: readonly string[] = Object.freeze([]);
@@ -57,7 +59,24 @@ function build(service: ServiceView): CompiledService {
   }
   const childrenByName = new Map<string, string>();
   for (const m of service.metrics) childrenByName.set(m.systemName, (children.get(m.id) ?? []).join(' '));
-  return { service, idByName, nameById, ancestors, childrenByName };
+  const counted = countedIndexes(service);
+  return { service, idByName, nameById, ancestors, childrenByName, counted };
+}
+
+const ALL_PERIODS: readonly number[] = Object.freeze(PERIODS.map((_, i) => i));
+const NO_PERIODS: readonly number[] = Object.freeze([]);
+
+function countedIndexes(service: ServiceView): (metricId: string) => readonly number[] {
+  const spec = service.countedPeriods;
+  if (spec === undefined) return () => ALL_PERIODS;
+  const byMetric = new Map<string, readonly number[]>();
+  for (const [metricId, periods] of Object.entries(spec)) {
+    byMetric.set(
+      metricId,
+      PERIODS.flatMap((p, i) => (periods.includes(p) ? [i] : [])),
+    );
+  }
+  return (metricId) => byMetric.get(metricId) ?? NO_PERIODS;
 }
 
 /** Ancestor ids of `metricId` (nearest first); empty for roots and unknown ids. */

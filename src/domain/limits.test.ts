@@ -115,8 +115,8 @@ describe('CounterPlanBuilder', () => {
     const rows = planLimits(plan, c);
     const b = new CounterPlanBuilder('s1', 'a1');
     b.addLimits(rows, u({ h: [1, false] }), NOW);
-    b.addUsage(u({ h: [1, false] }), NOW);
-    b.addUsage(u({ h: [2, false] }), NOW);
+    b.addUsage(u({ h: [1, false] }), NOW, c.counted);
+    b.addUsage(u({ h: [2, false] }), NOW, c.counted);
     const p = b.build({ key: 'd', expireAt: 9 });
     expect(p.keys[0]).toBe(counterKey('s1', 'a1', 'h', 'day', Date.UTC(2010, 4, 15)));
     expect(p.keys).toHaveLength(3 + 5); // 3 limit keys, 5 more periods of h (day and minute shared)
@@ -125,8 +125,20 @@ describe('CounterPlanBuilder', () => {
     expect(p.checks).toHaveLength(2);
     expect(p.dedupe).toEqual({ key: 'd', expireAt: 9 });
     const s = new CounterPlanBuilder('s1', 'a1');
-    s.addUsage(u({ h: [5, true] }), NOW);
-    s.addUsage(u({ h: [2, false] }), NOW);
+    s.addUsage(u({ h: [5, true] }), NOW, c.counted);
+    s.addUsage(u({ h: [2, false] }), NOW, c.counted);
     expect(s.build().writes[0]).toMatchObject({ value: 7, set: true });
+  });
+
+  it('writes only the periods the service counts for a metric', () => {
+    const counting = compileService({ ...svc, countedPeriods: { h: ['day', 'minute'], l: [] } });
+    const b = new CounterPlanBuilder('s1', 'a1');
+    b.addUsage(u({ h: [2, false], l: [1, false] }), NOW, counting.counted);
+    const p = b.build();
+    expect(p.keys).toEqual([
+      counterKey('s1', 'a1', 'h', 'minute', Date.UTC(2010, 4, 15, 22, 59)),
+      counterKey('s1', 'a1', 'h', 'day', Date.UTC(2010, 4, 15)),
+    ]);
+    expect(p.writes.map((w) => w.value)).toEqual([2, 2]);
   });
 });

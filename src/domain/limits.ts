@@ -309,14 +309,19 @@ export class CounterPlanBuilder {
     for (const ch of limitChecks(rows, usage)) this.checks.push({ ...ch, key: map[ch.key]! });
   }
 
-  /** Adds writes of `usage` at time `t` to every period's window. */
-  addUsage(usage: ProcessedUsage, t: number): void {
+  /**
+   * Adds writes of `usage` at time `t` to the windows of the periods `counted` names for each metric
+   * (indexes into PERIODS; see ServiceView.countedPeriods).
+   */
+  addUsage(usage: ProcessedUsage, t: number, counted: (metricId: string) => readonly number[]): void {
     const w = windowsAt(t);
     for (const [metricId, u] of usage) {
       // A plain 0 changes nothing: no write (3scale drops zero usages too).
       if (!u.set && u.value === 0) continue;
+      const periods = counted(metricId);
+      if (periods.length === 0) continue;
       const keys = periodKeys(this.serviceId, this.appId, metricId, w);
-      for (let i = 0; i < PERIODS.length; i++) this.merge(this.key(keys[i]!), u, w.expiry[PERIODS[i]!]);
+      for (const i of periods) this.merge(this.key(keys[i]!), u, w.expiry[PERIODS[i]!]);
     }
   }
 

@@ -49,6 +49,12 @@ export interface ServiceView {
   readonly referrerFiltersRequired: boolean;
   readonly authorization: { readonly mode: AuthorizationMode; readonly onStoreFailure: 'deny' | 'allow' };
   readonly metrics: readonly MetricDef[];
+  /**
+   * The periods counted per metric id: those that some plan of the service limits. Counters exist only
+   * to enforce limits (analytics reads the usage log), so other periods are not written. A limit added
+   * later starts counting from that moment. Absent: every period of every metric is counted.
+   */
+  readonly countedPeriods?: Readonly<Record<string, readonly Period[]>>;
 }
 
 /** An application plan as the authorization core sees it. */

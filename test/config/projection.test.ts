@@ -55,6 +55,9 @@ function projectionSuite(c: SqlCase): void {
       expect(basic.name).toBe('Basic');
       expect(basic.limits).toHaveLength(3);
       expect(basic.limits).toContainEqual({ metricId: hits.id, period: 'minute', max: 10 });
+      // Only limited periods are counted: hits per minute and day, get_item per hour.
+      const getItem = echo.metrics.find((m) => m.systemName === 'get_item')!;
+      expect(echo.countedPeriods).toEqual({ [hits.id]: ['minute', 'day'], [getItem.id]: ['hour'] });
       const server = snap.apps.find((a) => a.id === 'a1b2c3')!;
       expect(server).toMatchObject({
         state: 'suspended',
