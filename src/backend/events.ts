@@ -24,6 +24,18 @@ export interface UsageEventPayload {
   readonly source: 'authrep' | 'report';
 }
 
+/** A usage event with its own id (downstream de-duplication). */
+export type IdentifiedUsageEvent = UsageEventPayload & { readonly id: string };
+
+/**
+ * Payload of one `events` record: a batch of usage events. Events travel in batches — one log entry
+ * per flush, not per call — so the log costs one insert (or XADD) per batch on the request path's behalf.
+ */
+export interface UsageBatchPayload {
+  readonly type: 'usage_batch';
+  readonly events: readonly IdentifiedUsageEvent[];
+}
+
 /** Builds a usage event from processed usage (increments and sets split). */
 export function usageEventOf(
   source: 'authrep' | 'report',
@@ -123,8 +135,8 @@ abstract class Batcher<T> {
   protected abstract sink(batch: T[]): Promise<void>;
 }
 
-/** Batches authrep usage events into the usage log's `events` stream. */
-export class UsageEventRecorder extends Batcher<LogRecord> {
+/** Batches authrep usage events into the usage log's `events` stream, one record per batch. */
+export class UsageEventRecorder extends Batcher<IdentifiedUsageEvent> {
   constructor(
     private readonly log: UsageLog,
     opts: RecorderOptions = {},
@@ -134,11 +146,15 @@ export class UsageEventRecorder extends Batcher<LogRecord> {
 
   /** Queues one event; never blocks, never throws. */
   record(payload: UsageEventPayload): void {
-    this.push({ id: freshId(), payload });
+    this.push({ ...payload, id: freshId() });
   }
 
-  protected sink(batch: LogRecord[]): Promise<void> {
-    return this.log.append('events', batch);
+  protected sink(batch: IdentifiedUsageEvent[]): Promise<void> {
+    const record: LogRecord = {
+      id: freshId(),
+      payload: { type: 'usage_batch', events: batch } satisfies UsageBatchPayload,
+    };
+    return this.log.append('events', [record]);
   }
 }
 

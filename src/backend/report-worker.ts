@@ -11,7 +11,7 @@ import { type ProcessedUsage, processUsage } from '../domain/usage.js';
 import type { Delivery } from '../store/ports.js';
 import type { BackendDeps } from './deps.js';
 import { type BackendError, backendError } from './errors.js';
-import { usageEventOf } from './events.js';
+import { type UsageBatchPayload, usageEventOf } from './events.js';
 import type { ReportBatchPayload } from './report.js';
 
 export const REPORTS_GROUP = 'counters';
@@ -140,10 +140,13 @@ export async function processReportBatch(
   }
   // Events carry deterministic ids (batch + index), so a re-delivered batch is de-duplicated downstream.
   const events = resolved.map((r, i) => ({
+    ...usageEventOf('report', svc.id, r.appId, r.usage, r.code, r.at),
     id: `${payload.batchId}:${i}`,
-    payload: usageEventOf('report', svc.id, r.appId, r.usage, r.code, r.at),
   }));
-  if (events.length > 0) await deps.usageLog.append('events', events);
+  if (events.length > 0) {
+    const batch: UsageBatchPayload = { type: 'usage_batch', events };
+    await deps.usageLog.append('events', [{ id: `${payload.batchId}:events`, payload: batch }]);
+  }
   return { status: 'counted', apps: builders.size, duplicates };
 }
 

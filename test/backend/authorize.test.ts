@@ -460,8 +460,13 @@ describe('counting through authrep', () => {
     await get(c, `${AUTHREP}?provider_key=pk1&app_id=app-nokeys&usage[bytes]=0`);
     await c.handler.events.flush();
     const got = await c.usageLog.read('events', 'test', 'c1', 100, 0);
-    const payloads = got.map(
-      (d) => d.record.payload as { appId: string; usage: Record<string, number>; responseCode?: string },
+    const payloads = got.flatMap(
+      (d) =>
+        (
+          d.record.payload as {
+            events: { appId: string; usage: Record<string, number>; responseCode?: string }[];
+          }
+        ).events,
     );
     const mine = payloads.filter((p) => p.appId === 'app-nokeys');
     expect(mine).toHaveLength(2);
