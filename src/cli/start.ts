@@ -154,13 +154,23 @@ export async function startPlatform(
     let stopping: Promise<void> | undefined;
     const stop = () => {
       stopping ??= (async () => {
-        ready = false;
-        await Promise.all(listeners.map((l) => l.close(5000)));
-        for (const s of stops.reverse()) await s();
-        await stores.close();
-        logger.info('tollgate stopped');
+        // Background loops wait on unref'd timers; once the listeners are closed nothing else keeps the
+        // event loop alive, and node would exit mid-shutdown (before counters are flushed). Hold it open.
+        const keepAlive = setInterval(() => undefined, 1000);
+        try {
+          await shutdown();
+        } finally {
+          clearInterval(keepAlive);
+        }
       })();
       return stopping;
+    };
+    const shutdown = async () => {
+      ready = false;
+      await Promise.all(listeners.map((l) => l.close(5000)));
+      for (const s of stops.reverse()) await s();
+      await stores.close();
+      logger.info('tollgate stopped');
     };
     return { ports, stores, stop };
   } catch (err) {
