@@ -15,6 +15,8 @@ const KEY_RE = /^[\x21-\x7e]{1,255}$/;
 const TTL_MS = 24 * 3_600_000;
 /** status 0 marks a request still in progress. */
 const IN_PROGRESS = 0;
+/** An in-progress claim older than this was abandoned (the request timeout is far shorter). */
+const ABANDONED_MS = 5 * 60_000;
 
 export interface IdempotencySlot {
   readonly scope: string;
@@ -65,8 +67,22 @@ export async function claimIdempotencyKey(
     .executeTakeFirst();
   if (!row) throw new AdminError('conflict', 'a request with this Idempotency-Key is in progress');
   if (row.request_hash !== hash) throw new AdminError('idempotency_key_reused');
-  if (row.status === IN_PROGRESS)
+  if (row.status === IN_PROGRESS) {
+    // A claim older than any request may take was left by a process that died mid-request: take it over
+    // (compare-and-set on created_at, so only one retry wins).
+    if (Number(row.created_at) < now - ABANDONED_MS) {
+      const taken = await db
+        .updateTable('idempotency_keys')
+        .set({ created_at: now })
+        .where('scope', '=', scope)
+        .where('key', '=', key)
+        .where('status', '=', IN_PROGRESS)
+        .where('created_at', '=', Number(row.created_at))
+        .executeTakeFirst();
+      if (Number(taken.numUpdatedRows) === 1) return { scope, key };
+    }
     throw new AdminError('conflict', 'a request with this Idempotency-Key is in progress');
+  }
   if (revealsSecret && row.status < 400) {
     throw new AdminError(
       'conflict',

@@ -270,3 +270,61 @@ describe('Idempotency-Key on an answer that shows a secret', () => {
     }
   });
 });
+
+describe('Idempotency-Key left in progress by a dead process', () => {
+  it('is taken over by a retry once abandoned, and answered normally', async () => {
+    const sql = await openSqlStore({ url: ':memory:' });
+    await applyConfig(sql.db, doc);
+    let now = Date.now();
+    const app = await buildAdminServer({
+      ctx: { db: sql.db, errorLog: new SqlErrorLog(sql.db), clock: () => now },
+      registry: createRegistry(),
+      ready: () => true,
+      logger: createLogger('silent'),
+      version: 'test',
+      routes: routes(),
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const addr = app.server.address();
+    const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/admin/api/t/services/501/suspend`;
+    const send = () =>
+      fetch(url, {
+        method: 'POST',
+        headers: {
+          authorization: 'Bearer alpha-token',
+          'content-type': 'application/json',
+          'idempotency-key': 'k-dead',
+        },
+        body: '{}',
+      });
+    try {
+      const tenant = await sql.db.selectFrom('admin_tokens').select('tenant_id').executeTakeFirstOrThrow();
+      const token = await sql.db.selectFrom('admin_tokens').select('id').executeTakeFirstOrThrow();
+      const { createHash } = await import('node:crypto');
+      const hash = createHash('sha256')
+        .update(`POST /admin/api/t/services/501/suspend\n`)
+        .update('{}')
+        .digest('hex');
+      await sql.db
+        .insertInto('idempotency_keys')
+        .values({
+          scope: `${tenant.tenant_id}:${token.id}`,
+          key: 'k-dead',
+          request_hash: hash,
+          status: 0,
+          body: '',
+          created_at: now,
+        })
+        .execute();
+      expect((await send()).status).toBe(409);
+      now += 6 * 60_000;
+      expect((await send()).status).toBe(200);
+      const again = await send();
+      expect(again.status).toBe(200);
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+    } finally {
+      await app.close();
+      await sql.close();
+    }
+  });
+});
