@@ -19,6 +19,8 @@ export const HTTP_METHODS = [
   'OPTIONS',
   'TRACE',
   'CONNECT',
+  // APIcast's wildcard: the rule matches every method.
+  'ANY',
 ] as const;
 export const AUTH_LOCATIONS = ['query', 'header'] as const;
 export const STORE_FAILURE_MODES = ['deny', 'allow'] as const;
