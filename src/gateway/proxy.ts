@@ -1,0 +1,420 @@
+/** The forwarding stage: a node:http exchange streamed to its upstream through undici keep-alive pools. */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import tls, { type TLSSocket } from 'node:tls';
+import { type Dispatcher, Pool } from 'undici';
+import type { Route, UpstreamTarget } from './router.js';
+
+/** The gateway's own answers, one catalogue: stable code, status and message. */
+export const GATEWAY_ERRORS = {
+  no_route: { status: 404, message: 'no service is configured for this host and path' },
+  bad_request: { status: 400, message: 'the request target must be an absolute path' },
+  upstream_unreachable: { status: 502, message: 'the upstream could not be reached' },
+  upstream_timeout: { status: 504, message: 'the upstream did not answer in time' },
+} as const;
+export type GatewayErrorCode = keyof typeof GATEWAY_ERRORS;
+
+// Bodies serialised once: error answers allocate nothing per request.
+const ERROR_BODIES = Object.fromEntries(
+  Object.entries(GATEWAY_ERRORS).map(([code, e]) => [code, Buffer.from(JSON.stringify({ code, ...e }))]),
+) as Record<GatewayErrorCode, Buffer>;
+
+/** Writes a catalogued error as JSON; the caller has checked that no response has started. */
+export function sendGatewayError(res: ServerResponse, code: GatewayErrorCode): void {
+  const body = ERROR_BODIES[code];
+  res.writeHead(GATEWAY_ERRORS[code].status, {
+    'content-type': 'application/json',
+    'content-length': body.length,
+  });
+  res.end(body);
+}
+
+/** Upstream timeouts, kept distinct so the gateway can tell 502 (never connected) from 504 (too slow). */
+export interface ProxyTimeouts {
+  /** TCP (+TLS) connect; exceeded → 502 `upstream_unreachable`. */
+  readonly connectMs: number;
+  /** From request sent to response headers; exceeded → 504 `upstream_timeout`. */
+  readonly headersMs: number;
+  /** Longest silence between two response body chunks; exceeded → 504, or a cut socket once started. */
+  readonly bodyMs: number;
+}
+
+export interface ProxyOptions {
+  readonly timeouts?: Partial<ProxyTimeouts>;
+  /** Idle keep-alive sockets are closed after this long (undici default 4 s). */
+  readonly keepAliveMs?: number;
+  /** Connections per upstream origin; null = unbounded (undici's default). */
+  readonly connectionsPerOrigin?: number | null;
+  /** TLS options for https upstreams (both the pool and the WebSocket path). */
+  readonly tls?: { readonly rejectUnauthorized?: boolean; readonly ca?: string | Buffer };
+}
+
+/** Header map with lower-case names; a hook deletes a header by removing it or setting it undefined. */
+export type ProxyHeaders = Record<string, string | string[] | undefined>;
+
+/** What one forwarded exchange cost, for usage recording. */
+export interface ForwardOutcome {
+  /** Status sent to the client; 499 when the client left before any was sent. */
+  readonly status: number;
+  /** From dispatch to the last response byte (or the failure). */
+  readonly upstreamMs: number;
+  /** Request body bytes sent upstream. */
+  readonly bytesIn: number;
+  /** Response body bytes relayed to the client. */
+  readonly bytesOut: number;
+  /** Set when the exchange did not complete normally. */
+  readonly error?: 'upstream_unreachable' | 'upstream_timeout' | 'upstream_aborted' | 'client_aborted';
+}
+
+/** Stage hooks for later policies. Meant to be built once per service, not per request. */
+export interface ForwardHooks {
+  onRequestHeaders?(headers: ProxyHeaders, req: IncomingMessage): void;
+  onResponseHeaders?(status: number, headers: ProxyHeaders, req: IncomingMessage): void;
+  onDone?(outcome: ForwardOutcome, req: IncomingMessage): void;
+}
+
+export interface UpstreamProxy {
+  forward(req: IncomingMessage, res: ServerResponse, route: Route, hooks?: ForwardHooks): void;
+  /** WebSocket / `Upgrade` passthrough: forwards the upgrade request, then pipes raw bytes both ways. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, route: Route, hooks?: ForwardHooks): void;
+  /** Closes every pool (in-flight requests finish first). */
+  close(): Promise<void>;
+}
+
+/**
+ * Hop-by-hop fields, never forwarded in either direction (RFC 9110 §7.6.1; Keep-Alive and
+ * Proxy-Connection are its legacy examples; Proxy-Authenticate/-Authorization per §11.7).
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authorization',
+  'proxy-authenticate',
+]);
+/**
+ * Also not copied from the client: `host` (the upstream's own is sent, as APIcast does, so virtual
+ * hosts upstream work; the client's goes in X-Forwarded-Host), the X-Forwarded-* we set ourselves, and
+ * `expect` (node already answered 100-continue; undici refuses the field).
+ */
+const DROP_REQUEST = new Set([
+  ...HOP_BY_HOP,
+  'host',
+  'expect',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+]);
+
+/** Field names a `Connection` value lists (RFC 9110 §7.6.1), or null for the usual bare keep-alive/close. */
+export function connectionTokens(value: string | string[] | undefined): string[] | null {
+  if (value === undefined) return null;
+  const v = typeof value === 'string' ? value : value.join(',');
+  if (v.length <= 10 && !v.includes(',')) {
+    const l = v.toLowerCase();
+    if (l === 'keep-alive' || l === 'close') return null;
+  }
+  const out: string[] = [];
+  for (const t of v.split(',')) {
+    const name = t.trim().toLowerCase();
+    if (name.length > 0) out.push(name);
+  }
+  return out;
+}
+
+/** Request fields for the upstream: hop-by-hop stripped, Host replaced, X-Forwarded-* set. */
+function requestHeaders(req: IncomingMessage, up: UpstreamTarget, keepUpgrade: boolean): ProxyHeaders {
+  const src = req.headers;
+  const named = connectionTokens(src.connection);
+  const out: ProxyHeaders = {};
+  for (const name of Object.keys(src)) {
+    if (DROP_REQUEST.has(name) || named?.includes(name)) continue;
+    out[name] = src[name];
+  }
+  if (keepUpgrade) {
+    // The one hop-by-hop pair an upgrade must carry to the next hop (RFC 9110 §7.8).
+    out.connection = 'upgrade';
+    out.upgrade = src.upgrade;
+  }
+  const prior = src['x-forwarded-for'];
+  const addr = req.socket.remoteAddress ?? '';
+  out['x-forwarded-for'] = prior ? `${prior}, ${addr}` : addr;
+  out['x-forwarded-proto'] = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+  if (src.host !== undefined) out['x-forwarded-host'] = src.host;
+  out.host = up.host;
+  return out;
+}
+
+/** Response fields from undici's raw list, hop-by-hop and Connection-named ones stripped. */
+function responseHeaders(raw: Buffer[]): ProxyHeaders {
+  const out: ProxyHeaders = {};
+  let connection: string | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1').toLowerCase();
+    const value = raw[i + 1]!.toString('latin1');
+    if (HOP_BY_HOP.has(name)) {
+      if (name === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
+      continue;
+    }
+    const prev = out[name];
+    if (prev === undefined) out[name] = value;
+    else if (typeof prev === 'string') out[name] = [prev, value];
+    else prev.push(value);
+  }
+  const named = connectionTokens(connection);
+  if (named !== null) for (const n of named) delete out[n];
+  return out;
+}
+
+const kExchange = Symbol('tollgate.exchange');
+type TaggedResponse = ServerResponse & { [kExchange]?: Exchange };
+const CLIENT_GONE = new Error('client closed the connection');
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+/**
+ * One forwarded exchange, as undici's core dispatch handler (onConnect/onHeaders/onData/…: the
+ * interface undici's core calls directly; the controller-style one is adapted onto it per request).
+ * Listeners on `res` are shared module functions that find the exchange by symbol: no closures.
+ */
+class Exchange {
+  abort: ((err?: Error) => void) | null = null;
+  resume: (() => void) | null = null;
+  status = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  clientGone = false;
+  finished = false;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly hooks: ForwardHooks | null,
+    readonly start: number,
+  ) {}
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+    if (this.clientGone) abort(CLIENT_GONE);
+  }
+
+  onBodySent(chunk: { length: number }): void {
+    this.bytesIn += chunk.length;
+  }
+
+  onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true; // 1xx interim answers are not relayed
+    this.resume = resume;
+    const headers = responseHeaders(raw);
+    this.hooks?.onResponseHeaders?.(statusCode, headers, this.req);
+    this.res.writeHead(statusCode, headers as OutgoingHttpHeaders); // a throw here aborts the request
+    this.status = statusCode;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.bytesOut += chunk.length;
+    return this.res.write(chunk); // false pauses undici's parser until 'drain'
+  }
+
+  onComplete(): void {
+    this.res.end(); // upstream trailers are dropped: clients rarely ask for them (TE: trailers)
+    this.done(undefined);
+  }
+
+  onError(err: Error & { code?: string }): void {
+    if (this.finished) return;
+    const res = this.res;
+    if (this.clientGone || res.destroyed || this.req.socket.destroyed) {
+      this.done('client_aborted');
+      return;
+    }
+    const timeout = err.code !== undefined && TIMEOUT_CODES.has(err.code);
+    if (res.headersSent) {
+      // Too late for a status: cutting the socket is the only honest signal of a truncated body.
+      res.destroy();
+      this.done(timeout ? 'upstream_timeout' : 'upstream_aborted');
+      return;
+    }
+    // Refused, unresolvable, reset or closed before any answer: the upstream is not there for us (502).
+    const code = timeout ? 'upstream_timeout' : 'upstream_unreachable';
+    this.status = GATEWAY_ERRORS[code].status;
+    sendGatewayError(res, code);
+    this.done(code);
+  }
+
+  onUpgrade(): void {
+    // Upgrades take the raw-socket path (`upgrade()`); forward() never asks undici for one.
+  }
+
+  done(error: ForwardOutcome['error']): void {
+    this.finished = true;
+    const onDone = this.hooks?.onDone;
+    if (onDone === undefined) return;
+    const status = this.status === 0 ? 499 : this.status;
+    const upstreamMs = performance.now() - this.start;
+    const o = { status, upstreamMs, bytesIn: this.bytesIn, bytesOut: this.bytesOut };
+    onDone(error === undefined ? o : { ...o, error }, this.req);
+  }
+}
+
+function onResponseDrain(this: TaggedResponse): void {
+  this[kExchange]?.resume?.();
+}
+
+function onResponseClose(this: TaggedResponse): void {
+  const ex = this[kExchange];
+  if (ex === undefined || ex.finished || this.writableFinished) return;
+  ex.clientGone = true;
+  ex.abort?.(CLIENT_GONE);
+}
+
+/** True when the request carries a body (RFC 9112 §6.3): GETs are not sent chunked. */
+function hasBody(req: IncomingMessage): boolean {
+  const cl = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
+}
+
+/** Builds the proxy; one undici Pool per upstream origin, created on first use and kept alive. */
+export function createProxy(opts: ProxyOptions = {}): UpstreamProxy {
+  const t: ProxyTimeouts = Object.freeze({
+    connectMs: 5_000,
+    headersMs: 30_000,
+    bodyMs: 30_000,
+    ...opts.timeouts,
+  });
+  const pools = new Map<string, Pool>();
+  const tlsOptions = opts.tls ?? {};
+
+  function poolFor(up: UpstreamTarget): Pool {
+    let pool = pools.get(up.origin);
+    if (pool === undefined) {
+      pool = new Pool(up.origin, {
+        connections: opts.connectionsPerOrigin ?? null,
+        connectTimeout: t.connectMs,
+        headersTimeout: t.headersMs,
+        bodyTimeout: t.bodyMs,
+        keepAliveTimeout: opts.keepAliveMs ?? 4_000,
+        connect: { ...tlsOptions },
+      });
+      pools.set(up.origin, pool);
+    }
+    return pool;
+  }
+
+  return {
+    forward(req, res, route, hooks) {
+      const up = route.upstream;
+      const headers = requestHeaders(req, up, false);
+      hooks?.onRequestHeaders?.(headers, req);
+      const ex = new Exchange(req, res, hooks ?? null, performance.now());
+      const tagged = res as TaggedResponse;
+      tagged[kExchange] = ex;
+      res.on('drain', onResponseDrain);
+      res.on('close', onResponseClose);
+      poolFor(up).dispatch(
+        {
+          path: up.basePath + (req.url ?? '/'),
+          method: req.method ?? 'GET',
+          headers,
+          body: hasBody(req) ? req : null,
+          headersTimeout: t.headersMs,
+          bodyTimeout: t.bodyMs,
+        },
+        // Exchange speaks undici's core handler interface; its typings describe onBodySent's argument wrongly.
+        ex as unknown as Dispatcher.DispatchHandler,
+      );
+    },
+
+    upgrade(req, socket, head, route, hooks) {
+      const up = route.upstream;
+      const headers = requestHeaders(req, up, true);
+      hooks?.onRequestHeaders?.(headers, req);
+      tunnel(req, socket, head, up, headers, t, tlsOptions);
+    },
+
+    async close() {
+      const all = [...pools.values()];
+      pools.clear();
+      await Promise.all(all.map((p) => p.close()));
+    },
+  };
+}
+
+/** Serialises a request head; values holding CR/LF (only a hook could produce them) are dropped. */
+function requestHead(method: string, path: string, headers: ProxyHeaders): string {
+  let s = `${method} ${path} HTTP/1.1\r\n`;
+  for (const name of Object.keys(headers)) {
+    const v = headers[name];
+    if (v === undefined) continue;
+    for (const one of typeof v === 'string' ? [v] : v) {
+      if (!/[\r\n]/.test(one) && !/[\r\n:]/.test(name)) s += `${name}: ${one}\r\n`;
+    }
+  }
+  return `${s}\r\n`;
+}
+
+/** A raw error answer on a socket that has not been handed an HTTP response yet. */
+function rawError(socket: Duplex, code: GatewayErrorCode): void {
+  if (socket.destroyed || !socket.writable) return;
+  const body = ERROR_BODIES[code];
+  const status = GATEWAY_ERRORS[code].status;
+  const reason = status === 504 ? 'Gateway Timeout' : 'Bad Gateway';
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n` +
+      `connection: close\r\n\r\n${body.toString()}`,
+  );
+}
+
+/**
+ * The upgrade path: the upstream's answer (101 or a refusal) is relayed byte for byte, so the
+ * WebSocket handshake stays end to end. Upgrades are rare and long-lived; closures are fine here.
+ */
+function tunnel(
+  req: IncomingMessage,
+  client: Duplex,
+  head: Buffer,
+  up: UpstreamTarget,
+  headers: ProxyHeaders,
+  t: ProxyTimeouts,
+  tlsOptions: NonNullable<ProxyOptions['tls']>,
+): void {
+  const upstream = up.secure
+    ? tls.connect({ ...tlsOptions, host: up.hostname, port: up.port, servername: up.hostname })
+    : net.connect({ host: up.hostname, port: up.port });
+  let phase: 'connect' | 'headers' | 'open' = 'connect';
+  upstream.setNoDelay(true);
+  upstream.setTimeout(t.connectMs, () => {
+    upstream.destroy();
+    rawError(client, phase === 'connect' ? 'upstream_unreachable' : 'upstream_timeout');
+  });
+  upstream.on('error', () => {
+    if (phase === 'open') client.destroy();
+    else rawError(client, 'upstream_unreachable');
+  });
+  client.on('error', () => upstream.destroy());
+  upstream.once(up.secure ? 'secureConnect' : 'connect', () => {
+    phase = 'headers';
+    upstream.setTimeout(t.headersMs);
+    upstream.write(requestHead(req.method ?? 'GET', up.basePath + (req.url ?? '/'), headers));
+    if (head.length > 0) upstream.write(head);
+    client.pipe(upstream);
+    // The pipe back starts with the first byte, so an upstream that hangs up silently still gets a 502.
+    upstream.once('data', (first: Buffer) => {
+      phase = 'open';
+      upstream.setTimeout(0); // a WebSocket may idle for hours: the peers' pings decide
+      client.write(first);
+      upstream.pipe(client);
+    });
+  });
+  client.on('close', () => upstream.destroy());
+  upstream.on('close', () => {
+    if (phase === 'open') client.end();
+    else rawError(client, 'upstream_unreachable');
+  });
+}
