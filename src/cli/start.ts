@@ -7,8 +7,12 @@ import { resolve } from 'node:path';
 import { ensurePlatformToken } from '../admin/bootstrap.js';
 import { syncAuthView } from '../admin/projection.js';
 import { buildAdminServer } from '../admin/server.js';
+import { UsageEventRecorder } from '../backend/events.js';
 import { backendClientError } from '../backend/http.js';
 import { createBackend } from '../backend/index.js';
+import { loadGatewayConfig, watchGatewayConfig } from '../gateway/loader.js';
+import { createProxy } from '../gateway/proxy.js';
+import { createGatewayRuntime } from '../gateway/runtime.js';
 import { WebhookDispatcher, webhookOutboxHook } from '../notify/index.js';
 import { createLogger, type Logger } from '../obs/logger.js';
 import { createRegistry } from '../obs/metrics.js';
@@ -68,16 +72,15 @@ export async function startPlatform(
     const ports: Partial<Record<'admin' | 'backend' | 'gateway', number>> = {};
     const listeners: Listener[] = [];
 
-    const backend = createBackend({
+    const backendDeps = {
       authView: stores.authView,
       counters: stores.counters,
       usageLog: stores.usageLog,
       errorLog: stores.errorLog,
       clock,
       version: VERSION,
-      registry,
-      logger,
-    });
+    };
+    const backend = createBackend({ ...backendDeps, registry, logger });
     stops.push(() => backend.close());
 
     if (roles.has('worker')) {
@@ -104,13 +107,30 @@ export async function startPlatform(
       ports.backend = l.port;
     }
     if (roles.has('gateway')) {
+      const proxy = createProxy({ timeouts: { connectMs: 5000, headersMs: 60_000, bodyMs: 60_000 } });
+      const events = new UsageEventRecorder(stores.usageLog);
+      const runtime = createGatewayRuntime({
+        deps: { ...backendDeps },
+        proxy,
+        events,
+        config: await loadGatewayConfig(stores.sql.db),
+        onStoreError: (err) => logger.error({ err }, 'gateway store failure'),
+      });
+      const watcher = watchGatewayConfig(stores.sql.db, (c) => runtime.load(c), logger);
+      stops.push(async () => {
+        await watcher.stop();
+        await proxy.close();
+        await events.flush();
+      });
       const l = await listen({
         name: 'gateway',
         host,
         port: args.gatewayPort ?? env.TOLLGATE_GATEWAY_PORT ?? 8080,
         registry,
         ready: isReady,
+        handler: runtime.request,
       });
+      l.server.on('upgrade', runtime.upgrade);
       listeners.push(l);
       ports.gateway = l.port;
     }
