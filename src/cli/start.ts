@@ -11,6 +11,7 @@ import { UsageEventRecorder } from '../backend/events.js';
 import { backendClientError } from '../backend/http.js';
 import { createBackend } from '../backend/index.js';
 import { loadGatewayConfig, watchGatewayConfig } from '../gateway/loader.js';
+import { GatewayMetrics } from '../gateway/metrics.js';
 import { createProxy } from '../gateway/proxy.js';
 import { createGatewayRuntime } from '../gateway/runtime.js';
 import { WebhookDispatcher, webhookOutboxHook } from '../notify/index.js';
@@ -115,6 +116,7 @@ export async function startPlatform(
         events,
         config: await loadGatewayConfig(stores.sql.db),
         onStoreError: (err) => logger.error({ err }, 'gateway store failure'),
+        metrics: new GatewayMetrics(registry),
       });
       const watcher = watchGatewayConfig(stores.sql.db, (c) => runtime.load(c), logger);
       stops.push(async () => {

@@ -13,7 +13,8 @@ import { emptyParams, type ParamMap } from '../backend/params.js';
 import { type CompiledRules, compileMappingRules, matchUsage } from '../domain/mapping.js';
 import type { TenantState } from '../store/sql/repo/state.js';
 import { type CredentialSettings, extractCredentials } from './credentials.js';
-import { sendGatewayError, type UpstreamProxy } from './proxy.js';
+import type { GatewayMetrics } from './metrics.js';
+import { type ForwardHooks, sendGatewayError, type UpstreamProxy } from './proxy.js';
 import { compileRoutes, type Router } from './router.js';
 
 /** The 3scale/APIcast default error answers of a service (status, text/plain body). */
@@ -87,6 +88,9 @@ function sendAuthError(res: ServerResponse, code: AuthErrorCode, retryAfter?: nu
   res.end(e.body);
 }
 
+const STARTED = Symbol('tollgate.started');
+type Timed = IncomingMessage & { [STARTED]?: number };
+
 /** What the gateway decided for one call: forward it, or answer one of the service's errors. */
 type Verdict =
   | { readonly ok: true }
@@ -108,9 +112,26 @@ export function createGatewayRuntime(opts: {
   readonly events: UsageEventRecorder;
   readonly config: GatewayConfig;
   readonly onStoreError?: (err: unknown) => void;
+  readonly metrics?: GatewayMetrics;
 }): GatewayRuntime {
   let config = opts.config;
-  const { deps, proxy, events } = opts;
+  const { deps, proxy, events, metrics } = opts;
+  // Hooks are built once per service (no closure per request); the start time rides on the request.
+  const hooks = new Map<string, ForwardHooks>();
+  const hooksFor = (serviceId: string): ForwardHooks | undefined => {
+    if (!metrics) return undefined;
+    let h = hooks.get(serviceId);
+    if (h === undefined) {
+      h = {
+        onDone(outcome, req) {
+          const started = (req as Timed)[STARTED] ?? performance.now();
+          metrics.observe(serviceId, outcome.status, performance.now() - started, outcome.upstreamMs);
+        },
+      };
+      hooks.set(serviceId, h);
+    }
+    return h;
+  };
   const ext = { ...NO_EXTENSIONS, limitHeaders: true };
 
   function outcomeVerdict(o: AuthOutcome): Verdict {
@@ -188,9 +209,17 @@ export function createGatewayRuntime(opts: {
         sendGatewayError(res, (req.url ?? '/').charCodeAt(0) === 47 ? 'no_route' : 'bad_request');
         return;
       }
+      if (metrics) (req as Timed)[STARTED] = performance.now();
       run(req, found.svc, found.url, (v) => {
-        if (v.ok) proxy.forward(req, res, found.route);
-        else sendAuthError(res, v.code, v.retryAfter);
+        if (v.ok) {
+          proxy.forward(req, res, found.route, hooksFor(found.svc.id));
+          return;
+        }
+        sendAuthError(res, v.code, v.retryAfter);
+        if (metrics) {
+          const started = (req as Timed)[STARTED] ?? performance.now();
+          metrics.observe(found.svc.id, GATEWAY_AUTH_ERRORS[v.code].status, performance.now() - started);
+        }
       });
     },
 

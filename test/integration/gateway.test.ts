@@ -107,4 +107,16 @@ tenants:
     );
     expect(currentValue(auth.body, 'hits', 'day')).toBe(3);
   });
+
+  it('exposes request counts and latency by service and status on /metrics', async () => {
+    const lines = (await get(`${gw}/metrics`)).body.split('\n');
+    const value = (name: string, ...labels: string[]) =>
+      lines
+        .filter((l) => l.startsWith(`${name}{`) && labels.every((x) => l.includes(x)))
+        .map((l) => Number(l.split(' ').pop()));
+    expect(value('tollgate_gateway_requests_total', 'service="9901"', 'status="200"')).toEqual([3]);
+    expect(value('tollgate_gateway_requests_total', 'service="9901"', 'status="429"')).toEqual([1]);
+    expect(value('tollgate_gateway_requests_total', 'service="9901"', 'status="401"')).toEqual([1]);
+    expect(value('tollgate_gateway_upstream_duration_seconds_count', 'service="9901"')).toEqual([3]);
+  });
 });
