@@ -146,7 +146,8 @@ export class UsageEventRecorder extends Batcher<IdentifiedUsageEvent> {
 
   /** Queues one event; never blocks, never throws. */
   record(payload: UsageEventPayload): void {
-    this.push({ ...payload, id: freshId() });
+    // The payload is built for this call alone: give it its id in place rather than copy it.
+    this.push(Object.assign(payload, { id: freshId() }));
   }
 
   protected sink(batch: IdentifiedUsageEvent[]): Promise<void> {

@@ -32,9 +32,16 @@ export type ParseResult =
   | { readonly ok: true; readonly params: ParamMap; readonly invalidUtf8: boolean }
   | { readonly ok: false; readonly fault: ParamFault; readonly count: number };
 
-/** A fresh empty map with no prototype. */
+// Maps are instances of a constructor whose prototype has no prototype: no inherited keys (`constructor`,
+// `__proto__` are plain keys), yet V8 keeps them as fast objects — `Object.create(null)` objects start in
+// slow dictionary mode, and stores into them were the parser's main cost.
+function ParamsObject(): void {}
+ParamsObject.prototype = Object.create(null);
+const Params = ParamsObject as unknown as new () => ParamMap;
+
+/** A fresh empty map that inherits nothing. */
 export function emptyParams(): ParamMap {
-  return Object.create(null) as ParamMap;
+  return new Params();
 }
 
 // Parser faults unwind the recursion by throwing one of these preallocated sentinels: no Error object
