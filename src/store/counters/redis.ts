@@ -57,8 +57,13 @@ for i = 1, nwrites do
     if set and tonumber(v) == 0 then
       redis.call('DEL', key)
     else
-      if set then redis.call('SET', key, v) else redis.call('INCRBY', key, v) end
-      if exp ~= 0 then redis.call('PEXPIREAT', key, exp) else redis.call('PERSIST', key) end
+      if set then
+        redis.call('SET', key, v)
+        if exp ~= 0 then redis.call('PEXPIREAT', key, exp) end
+      else
+        -- A counter key names one window, whose expiry never changes: set it when the key is created.
+        if redis.call('INCRBY', key, v) == tonumber(v) and exp ~= 0 then redis.call('PEXPIREAT', key, exp) end
+      end
     end
   end
 end
