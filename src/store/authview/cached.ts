@@ -5,7 +5,9 @@
  * ("no such key") are cached alike; concurrent identical misses share one inner lookup; a lookup that
  * started before an invalidation never fills the cache afterwards. Errors are never cached.
  */
+
 import type { AppView, PlanView, ServiceView, TenantSnapshot, TenantView } from '../../domain/model.js';
+import { sha256 } from '../digest.js';
 import type { AuthView, AuthViewPeek } from '../ports.js';
 
 export interface CachedAuthViewOptions {
@@ -41,22 +43,24 @@ export class CachedAuthView implements AuthView {
     this.unsubscribe = inner.onChange(() => this.invalidate());
   }
 
+  // Secrets (provider keys, service tokens, user keys) are cached under their SHA-256 digest, never as
+  // themselves, like every other index of the auth view.
   /** Hits answered synchronously (same keys, TTL and LRU as the async methods); a miss is `undefined`. */
   readonly peek: AuthViewPeek = {
-    tenantByProviderKey: (providerKey) => this.hit(`pk\n${providerKey}`),
-    providerKeyForServiceToken: (token, serviceId) => this.hit(`tok\n${serviceId}\n${token}`),
+    tenantByProviderKey: (providerKey) => this.hit(`pk\n${sha256(providerKey)}`),
+    providerKeyForServiceToken: (token, serviceId) => this.hit(`tok\n${serviceId}\n${sha256(token)}`),
     service: (serviceId) => this.hit(`svc\n${serviceId}`),
     plan: (serviceId, planId) => this.hit(`plan\n${serviceId}\n${planId}`),
     application: (serviceId, appId) => this.hit(`app\n${serviceId}\n${appId}`),
-    appIdByUserKey: (serviceId, userKey) => this.hit(`uk\n${serviceId}\n${userKey}`),
+    appIdByUserKey: (serviceId, userKey) => this.hit(`uk\n${serviceId}\n${sha256(userKey)}`),
   };
 
   tenantByProviderKey(providerKey: string): Promise<TenantView | null> {
-    return this.cached(`pk\n${providerKey}`, () => this.inner.tenantByProviderKey(providerKey));
+    return this.cached(`pk\n${sha256(providerKey)}`, () => this.inner.tenantByProviderKey(providerKey));
   }
 
   providerKeyForServiceToken(token: string, serviceId: string): Promise<string | null> {
-    return this.cached(`tok\n${serviceId}\n${token}`, () =>
+    return this.cached(`tok\n${serviceId}\n${sha256(token)}`, () =>
       this.inner.providerKeyForServiceToken(token, serviceId),
     );
   }
@@ -74,7 +78,9 @@ export class CachedAuthView implements AuthView {
   }
 
   appIdByUserKey(serviceId: string, userKey: string): Promise<string | null> {
-    return this.cached(`uk\n${serviceId}\n${userKey}`, () => this.inner.appIdByUserKey(serviceId, userKey));
+    return this.cached(`uk\n${serviceId}\n${sha256(userKey)}`, () =>
+      this.inner.appIdByUserKey(serviceId, userKey),
+    );
   }
 
   async syncTenant(snapshot: TenantSnapshot): Promise<void> {

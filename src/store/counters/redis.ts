@@ -1,8 +1,8 @@
 /**
  * Redis counter store. Guarantees: every plan runs as ONE Lua script, so its reads, checks, writes and
  * dedupe mark are atomic across every process sharing the Redis; a plan's keys (and dedupe key) share one
- * application's hash tag, so it runs unchanged on Redis Cluster. Expiry is Redis' own (PEXPIREAT), judged
- * by the Redis server's clock. Increments must be integers (INCRBY); a fractional one is a fault.
+ * application's hash tag, so it runs unchanged on Redis Cluster. Expiry is Redis' own (PEXPIREAT); whether a write
+ * is already past its window's expiry is judged by the caller's clock. Increments must be integers (INCRBY); a fractional one is a fault.
  */
 import type { CounterPlan, CounterResult } from '../../domain/counters.js';
 import type { CounterStore } from '../ports.js';
@@ -12,7 +12,8 @@ import { LuaScript, quitQuietly, type Redis } from '../redis.js';
  * KEYS: the plan's keys, then the dedupe key when ARGV[2] == '1'.
  * ARGV: nkeys, hasDedupe, dedupeExpireAt, nchecks, nwrites, then ONE comma-separated list: 4 numbers per
  * check (key, max, value, set) and 4 per write (key, value, set, expireAt); key indexes are 0-based as in
- * CounterPlan. One argument instead of 8 per key keeps encoding on both sides cheap.
+ * CounterPlan. One argument instead of 8 per key keeps encoding on both sides cheap. ARGV[7]: the caller's
+ * clock (epoch ms), to skip writes to windows already expired (no TIME call per script).
  * Reply: one comma-separated string: status (0 applied, 1 denied, 2 duplicate), failedCheck (-1 when
  * none), then the raw values.
  */
@@ -27,8 +28,7 @@ for tok in string.gmatch(ARGV[6], '[^,]+') do
   np = np + 1
   P[np] = tok
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(ARGV[7])
 local raw, values = {}, {}
 for i = 1, nkeys do
   raw[i] = redis.call('GET', KEYS[i]) or '0'
@@ -98,6 +98,7 @@ function encodeArgs(plan: CounterPlan): (string | number)[] {
     plan.checks.length,
     plan.writes.length,
     list,
+    Date.now(),
   ];
 }
 
