@@ -9,26 +9,26 @@ import type { CounterStore } from '../ports.js';
 import { LuaScript, quitQuietly, type Redis } from '../redis.js';
 
 /**
- * KEYS: the plan's keys, then the dedupe key when ARGV[2] == '1'.
- * ARGV: nkeys, hasDedupe, dedupeExpireAt, nchecks, nwrites, then ONE comma-separated list: 4 numbers per
- * check (key, max, value, set) and 4 per write (key, value, set, expireAt); key indexes are 0-based as in
- * CounterPlan. One argument instead of 8 per key keeps encoding on both sides cheap. ARGV[7]: the caller's
- * clock (epoch ms), to skip writes to windows already expired (no TIME call per script).
+ * KEYS: the plan's keys, then the dedupe key when the plan has one.
+ * ARGV[1]: ONE comma-separated list: nkeys, hasDedupe (1/0), dedupeExpireAt, nchecks, nwrites, now (the
+ * caller's clock, epoch ms: writes to windows already expired are skipped, with no TIME call), then 4
+ * numbers per check (key, max, value, set) and 4 per write (key, value, set, expireAt); key indexes are
+ * 0-based as in CounterPlan. Each argument costs the client a few microseconds to encode: one is cheapest.
  * Reply: one comma-separated string: status (0 applied, 1 denied, 2 duplicate), failedCheck (-1 when
  * none), then the raw values.
  */
 const EXECUTE = new LuaScript(`
-local nkeys = tonumber(ARGV[1])
-local hasDedupe = ARGV[2] == '1'
-local dedupeExp = tonumber(ARGV[3])
-local nchecks = tonumber(ARGV[4])
-local nwrites = tonumber(ARGV[5])
 local P, np = {}, 0
-for tok in string.gmatch(ARGV[6], '[^,]+') do
+for tok in string.gmatch(ARGV[1], '[^,]+') do
   np = np + 1
   P[np] = tok
 end
-local now = tonumber(ARGV[7])
+local nkeys = tonumber(P[1])
+local hasDedupe = P[2] == '1'
+local dedupeExp = tonumber(P[3])
+local nchecks = tonumber(P[4])
+local nwrites = tonumber(P[5])
+local now = tonumber(P[6])
 local raw, values = {}, {}
 for i = 1, nkeys do
   raw[i] = redis.call('GET', KEYS[i]) or '0'
@@ -40,7 +40,7 @@ local function reply(status, failed)
   return table.concat(out, ',')
 end
 if hasDedupe and redis.call('EXISTS', KEYS[nkeys + 1]) == 1 then return reply(2, -1) end
-local a = 1
+local a = 7
 for i = 0, nchecks - 1 do
   local stored = values[tonumber(P[a]) + 1] or 0
   local max, v = tonumber(P[a + 1]), tonumber(P[a + 2])
@@ -82,8 +82,8 @@ function num(n: number): string {
   return String(n);
 }
 
-function encodeArgs(plan: CounterPlan): (string | number)[] {
-  let list = '';
+function encodeArgs(plan: CounterPlan): string[] {
+  let list = `${plan.keys.length},${plan.dedupe ? '1' : '0'},${plan.dedupe?.expireAt ?? 0},${plan.checks.length},${plan.writes.length},${Date.now()},`;
   for (const c of plan.checks) list += `${c.key},${num(c.max)},${num(c.value)},${c.set ? '1' : '0'},`;
   for (const w of plan.writes) {
     if (!w.set && !Number.isSafeInteger(w.value)) {
@@ -91,15 +91,7 @@ function encodeArgs(plan: CounterPlan): (string | number)[] {
     }
     list += `${w.key},${num(w.value)},${w.set ? '1' : '0'},${num(w.expireAt)},`;
   }
-  return [
-    plan.keys.length,
-    plan.dedupe ? '1' : '0',
-    plan.dedupe?.expireAt ?? 0,
-    plan.checks.length,
-    plan.writes.length,
-    list,
-    Date.now(),
-  ];
+  return [list];
 }
 
 function decode(reply: unknown, nkeys: number): CounterResult {
