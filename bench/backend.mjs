@@ -26,13 +26,11 @@ function tollgate(extraEnv) {
   }).then((x) => ({ ...x, dir }));
 }
 
+const redisPrefix = `bench${randomBytes(3).toString('hex')}:`;
 const servers = {
   bare: await startProcess('node', ['bench/bare-server.mjs'], { role: 'bare' }),
   embedded: await tollgate({}),
-  redis: await tollgate({
-    REDIS_URL: redisUrl,
-    TOLLGATE_REDIS_PREFIX: `bench${randomBytes(3).toString('hex')}:`,
-  }),
+  redis: await tollgate({ REDIS_URL: redisUrl, TOLLGATE_REDIS_PREFIX: redisPrefix }),
 };
 const url = (name) => `http://127.0.0.1:${servers[name].port}${name === 'bare' ? '/' : path}`;
 const runs = { bare: [], embedded: [], redis: [] };
@@ -52,6 +50,16 @@ try {
     await stopProcess(s);
     if (s.dir) rmSync(s.dir, { recursive: true, force: true });
   }
+  // The Redis run's keys go with it.
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(redisUrl);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${redisPrefix}*`, 'COUNT', 1000);
+    if (keys.length > 0) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  redis.disconnect();
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -44,21 +44,22 @@ describe('embedded default (SQLite file + in-process counters)', () => {
 
   it('keeps every count across a clean restart, and all but the last second across kill -9', async () => {
     let p = await startTollgate(['--data-dir', dir, ...ARGS], {}, ROLES);
-    const before = currentValue((await authorize(p.ports.backend!)).body, 'hits', 'eternity');
-    for (let i = 0; i < 7; i++) expect((await authrep(p.ports.backend!)).status).toBe(200);
-    expect(await p.stop()).toBe(0);
-
-    p = await startTollgate(['--data-dir', dir, ...ARGS], {}, ROLES);
-    expect(currentValue((await authorize(p.ports.backend!)).body, 'hits', 'eternity')).toBe(before + 7);
-    for (let i = 0; i < 3; i++) expect((await authrep(p.ports.backend!)).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 1500)); // past one flush interval
-    await p.kill();
-
-    p = await startTollgate(['--data-dir', dir, ...ARGS], {}, ROLES);
     try {
+      const before = currentValue((await authorize(p.ports.backend!)).body, 'hits', 'eternity');
+      for (let i = 0; i < 7; i++) expect((await authrep(p.ports.backend!)).status).toBe(200);
+      expect(await p.stop()).toBe(0);
+
+      p = await startTollgate(['--data-dir', dir, ...ARGS], {}, ROLES);
+      expect(currentValue((await authorize(p.ports.backend!)).body, 'hits', 'eternity')).toBe(before + 7);
+      for (let i = 0; i < 3; i++) expect((await authrep(p.ports.backend!)).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 1500)); // past one flush interval
+      await p.kill();
+
+      p = await startTollgate(['--data-dir', dir, ...ARGS], {}, ROLES);
       expect(currentValue((await authorize(p.ports.backend!)).body, 'hits', 'eternity')).toBe(before + 10);
     } finally {
-      expect(await p.stop()).toBe(0);
+      // Also when an assertion failed: no server outlives the test.
+      await p.stop();
     }
   });
 
