@@ -58,3 +58,18 @@ export async function commitChange<T>(
   }
   return out.result;
 }
+
+/**
+ * The change record of an update, or none when the representation did not change (an update that
+ * changes nothing is neither audited nor announced).
+ */
+export function updateChanges(
+  objectType: string,
+  objectId: string,
+  before: unknown,
+  after: unknown,
+): ChangeRecord[] {
+  return JSON.stringify(before) === JSON.stringify(after)
+    ? []
+    : [{ action: `${objectType}.updated`, objectType, objectId, before, after }];
+}

@@ -3,7 +3,7 @@ import type { Selectable } from 'kysely';
 import { newId } from '../../../store/sql/repo/ids.js';
 import type { FeaturesTable } from '../../../store/sql/schema-catalog.js';
 import { requireTenant } from '../../auth.js';
-import { commitChange } from '../../change.js';
+import { commitChange, updateChanges } from '../../change.js';
 import { AdminError } from '../../errors.js';
 import { checkIfMatch, pageSchema, withEtag } from '../../http-conventions.js';
 import type { AdminRoute, JsonSchema } from '../../route.js';
@@ -211,13 +211,7 @@ export const FEATURE_ROUTES: readonly AdminRoute[] = [
         if (Object.keys(set).length > 0)
           await trx.updateTable('features').set(set).where('id', '=', feature_id).execute();
         const after = repr(await ownFeature(trx, service_id, feature_id));
-        const changed = JSON.stringify(before) !== JSON.stringify(after);
-        return {
-          changes: changed
-            ? [{ action: 'feature.updated', objectType: 'feature', objectId: feature_id, before, after }]
-            : [],
-          result: after,
-        };
+        return { changes: updateChanges('feature', feature_id, before, after), result: after };
       });
       return withEtag(reply, out);
     },

@@ -4,7 +4,7 @@ import { HTTP_METHODS } from '../../../config/schema.js';
 import { newId } from '../../../store/sql/repo/ids.js';
 import type { MappingRulesTable } from '../../../store/sql/schema-config.js';
 import { requireTenant } from '../../auth.js';
-import { commitChange } from '../../change.js';
+import { commitChange, updateChanges } from '../../change.js';
 import { AdminError } from '../../errors.js';
 import { checkIfMatch, pageSchema, withEtag } from '../../http-conventions.js';
 import type { AdminRoute, JsonSchema } from '../../route.js';
@@ -200,21 +200,7 @@ export const MAPPING_RULE_ROUTES: readonly AdminRoute[] = [
         if (b.position !== undefined && b.position !== before.position)
           await renumber(trx, 'mapping_rules', 'service_id', service_id, { id: rule_id, index: b.position });
         const after = repr(await ownRule(trx, service_id, rule_id));
-        const changed = JSON.stringify(before) !== JSON.stringify(after);
-        return {
-          changes: changed
-            ? [
-                {
-                  action: 'mapping_rule.updated',
-                  objectType: 'mapping_rule',
-                  objectId: rule_id,
-                  before,
-                  after,
-                },
-              ]
-            : [],
-          result: after,
-        };
+        return { changes: updateChanges('mapping_rule', rule_id, before, after), result: after };
       });
       return withEtag(reply, out);
     },

@@ -4,7 +4,7 @@ import { newId } from '../../../store/sql/repo/ids.js';
 import type { DB } from '../../../store/sql/schema.js';
 import type { MetricsTable } from '../../../store/sql/schema-config.js';
 import { requireTenant } from '../../auth.js';
-import { commitChange } from '../../change.js';
+import { commitChange, updateChanges } from '../../change.js';
 import { AdminError } from '../../errors.js';
 import { checkIfMatch, pageSchema, withEtag } from '../../http-conventions.js';
 import type { AdminRoute, JsonSchema } from '../../route.js';
@@ -214,13 +214,7 @@ export const METRIC_ROUTES: readonly AdminRoute[] = [
           .where('id', '=', metric_id)
           .execute();
         const after = repr(await ownMetric(trx, service_id, metric_id));
-        const changed = JSON.stringify(before) !== JSON.stringify(after);
-        return {
-          changes: changed
-            ? [{ action: 'metric.updated', objectType: 'metric', objectId: metric_id, before, after }]
-            : [],
-          result: after,
-        };
+        return { changes: updateChanges('metric', metric_id, before, after), result: after };
       });
       return withEtag(reply, out);
     },

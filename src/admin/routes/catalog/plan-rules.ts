@@ -5,7 +5,7 @@ import { newId } from '../../../store/sql/repo/ids.js';
 import { num } from '../../../store/sql/repo/records.js';
 import type { PricingRulesTable, UsageLimitsTable } from '../../../store/sql/schema-config.js';
 import { requireTenant } from '../../auth.js';
-import { commitChange } from '../../change.js';
+import { commitChange, updateChanges } from '../../change.js';
 import { AdminError } from '../../errors.js';
 import { checkIfMatch, pageSchema, withEtag } from '../../http-conventions.js';
 import type { AdminRoute, JsonSchema } from '../../route.js';
@@ -416,21 +416,7 @@ export const PLAN_RULE_ROUTES: readonly AdminRoute[] = [
           .where('id', '=', rule_id)
           .execute();
         const after = ruleRepr(await ownRule(trx, plan_id, rule_id));
-        const changed = JSON.stringify(before) !== JSON.stringify(after);
-        return {
-          changes: changed
-            ? [
-                {
-                  action: 'pricing_rule.updated',
-                  objectType: 'pricing_rule',
-                  objectId: rule_id,
-                  before,
-                  after,
-                },
-              ]
-            : [],
-          result: after,
-        };
+        return { changes: updateChanges('pricing_rule', rule_id, before, after), result: after };
       });
       return withEtag(reply, out);
     },

@@ -5,7 +5,7 @@ import { newId } from '../../../store/sql/repo/ids.js';
 import type { DB } from '../../../store/sql/schema.js';
 import type { PlansTable } from '../../../store/sql/schema-config.js';
 import { requireTenant } from '../../auth.js';
-import { commitChange } from '../../change.js';
+import { commitChange, updateChanges } from '../../change.js';
 import { checkIfMatch, pageSchema, withEtag } from '../../http-conventions.js';
 import type { AdminRoute, JsonSchema } from '../../route.js';
 import {
@@ -230,13 +230,7 @@ export const PLAN_ROUTES: readonly AdminRoute[] = [
         if (Object.keys(set).length > 0)
           await trx.updateTable('plans').set(set).where('id', '=', plan_id).execute();
         const after = await planRepr(trx, principal, service_id, plan_id);
-        const changed = JSON.stringify(before) !== JSON.stringify(after);
-        return {
-          changes: changed
-            ? [{ action: 'plan.updated', objectType: 'plan', objectId: plan_id, before, after }]
-            : [],
-          result: after,
-        };
+        return { changes: updateChanges('plan', plan_id, before, after), result: after };
       });
       return withEtag(reply, out);
     },

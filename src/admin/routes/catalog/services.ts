@@ -8,7 +8,7 @@ import type { ServiceAuth } from '../../../store/sql/repo/records.js';
 import type { DB } from '../../../store/sql/schema.js';
 import type { ServicesTable } from '../../../store/sql/schema-config.js';
 import { requireTenant } from '../../auth.js';
-import { commitChange } from '../../change.js';
+import { commitChange, updateChanges } from '../../change.js';
 import { checkIfMatch, pageSchema, withEtag } from '../../http-conventions.js';
 import type { AdminRoute, JsonSchema } from '../../route.js';
 import {
@@ -275,13 +275,7 @@ export const SERVICE_ROUTES: readonly AdminRoute[] = [
           .where('id', '=', service_id)
           .execute();
         const after = serviceRepr(await load(trx, service_id));
-        const changed = JSON.stringify(before) !== JSON.stringify(after);
-        return {
-          changes: changed
-            ? [{ action: 'service.updated', objectType: 'service', objectId: service_id, before, after }]
-            : [],
-          result: after,
-        };
+        return { changes: updateChanges('service', service_id, before, after), result: after };
       });
       return withEtag(reply, out);
     },
