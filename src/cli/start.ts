@@ -10,6 +10,7 @@ import { buildAdminServer } from '../admin/server.js';
 import { UsageEventRecorder } from '../backend/events.js';
 import { backendClientError } from '../backend/http.js';
 import { createBackend } from '../backend/index.js';
+import { createAuthorizers } from '../gateway/authz/index.js';
 import { loadGatewayConfig, watchGatewayConfig } from '../gateway/loader.js';
 import { GatewayMetrics } from '../gateway/metrics.js';
 import { createProxy } from '../gateway/proxy.js';
@@ -110,18 +111,22 @@ export async function startPlatform(
     if (roles.has('gateway')) {
       const proxy = createProxy({ timeouts: { connectMs: 5000, headersMs: 60_000, bodyMs: 60_000 } });
       const events = new UsageEventRecorder(stores.usageLog);
-      const runtime = createGatewayRuntime({
+      const authorizers = createAuthorizers({
         deps: { ...backendDeps },
+        onStoreError: (err, svc) => logger.error({ err, service: svc.id }, 'gateway store failure'),
+      });
+      const runtime = createGatewayRuntime({
+        authorizers,
         proxy,
         events,
         config: await loadGatewayConfig(stores.sql.db),
-        onStoreError: (err) => logger.error({ err }, 'gateway store failure'),
         metrics: new GatewayMetrics(registry),
       });
       const watcher = watchGatewayConfig(stores.sql.db, (c) => runtime.load(c), logger);
       stops.push(async () => {
         await watcher.stop();
         await proxy.close();
+        await authorizers.close();
         await events.flush();
       });
       const l = await listen({

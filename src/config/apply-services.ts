@@ -78,6 +78,7 @@ export async function applyServices(
       is_default: b(d.isDefault),
       position: pos,
       policies: JSON.stringify(d.policies),
+      gateway: JSON.stringify(d.gateway),
     };
     let id: string;
     const haveTokens = ex
@@ -197,6 +198,10 @@ function serviceDiff(d: DesiredService, ex: ServiceRecord, pos: number, haveToke
     auth: [d.auth, ex.auth],
     authorization: [d.authorization, ex.authorization],
     referrer_filters_required: [d.referrerFiltersRequired, ex.referrerFiltersRequired],
+    path_prefix: [d.gateway.path_prefix, ex.gateway.path_prefix],
+    errors: [d.gateway.errors, ex.gateway.errors],
+    rate_limit_headers: [d.gateway.rate_limit_headers, ex.gateway.rate_limit_headers],
+    backend: [d.gateway.backend, ex.gateway.backend],
     position: [pos, ex.position],
     service_tokens: [d.tokenHashes, [...haveTokens].sort()],
   });

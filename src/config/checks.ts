@@ -4,6 +4,7 @@
  */
 import { PERIODS } from '../domain/model.js';
 import { type ConfigFault, formatPath } from './faults.js';
+import { checkPolicies } from './policies.js';
 import type { ConfigDoc, MetricDoc, ServiceDoc, TenantDoc } from './schema.js';
 import { digestOf, serviceTokenDigests } from './secrets.js';
 
@@ -21,6 +22,7 @@ export function crossCheck(doc: ConfigDoc): ConfigFault[] {
   const providerKeys = new Map<string, number>();
   const serviceIds = new Map<string, string>();
   const adminHashes = new Map<string, string>();
+  const routes = new Map<string, string>();
   doc.tenants.forEach((t, ti) => {
     const at: Seg[] = ['tenants', ti];
     firstSeen(names, t.name, ti, (prev) =>
@@ -30,6 +32,15 @@ export function crossCheck(doc: ConfigDoc): ConfigFault[] {
       report([...at, 'provider_key'], `provider key already used by tenants[${prev}]`),
     );
     checkAdminTokens(t, at, adminHashes, report);
+    t.services.forEach((s, si) => {
+      const here = formatPath([...at, 'services', si]);
+      s.hosts.forEach((h, hi) => {
+        const key = `${h.toLowerCase()} ${s.path_prefix ?? '/'}`;
+        firstSeen(routes, key, here, (prev) =>
+          report([...at, 'services', si, 'hosts', hi], `host and path prefix already served by ${prev}`),
+        );
+      });
+    });
     t.services.forEach((s, si) => {
       if (s.id === undefined) return;
       const here = formatPath([...at, 'services', si]);
@@ -139,8 +150,23 @@ function checkService(s: ServiceDoc, at: Seg[], report: Report): void {
   const known = (name: string) => metrics.has(name);
   if (s.auth.key_param !== undefined && s.auth.mode !== 'app_id')
     report([...at, 'auth', 'key_param'], 'only for auth mode app_id');
-  if (s.auth.issuer !== undefined && s.auth.mode !== 'oidc')
-    report([...at, 'auth', 'issuer'], 'only for auth mode oidc');
+  for (const k of ['issuer', 'jwks_url', 'audience'] as const) {
+    if (s.auth[k] !== undefined && s.auth.mode !== 'oidc')
+      report([...at, 'auth', k], 'only for auth mode oidc');
+  }
+  if (s.auth.mode === 'oidc' && s.auth.issuer === undefined && s.backend === undefined)
+    report([...at, 'auth', 'issuer'], 'required for auth mode oidc (the issuer whose keys sign the tokens)');
+  if (
+    s.backend !== undefined &&
+    s.backend.service_token === undefined &&
+    s.backend.provider_key === undefined
+  )
+    report([...at, 'backend'], 'needs service_token or provider_key (the credentials at the remote backend)');
+  if (s.authorization.flush_ms !== undefined && s.authorization.mode !== 'batched')
+    report([...at, 'authorization', 'flush_ms'], 'only for authorization mode batched');
+  if (s.authorization.lease_size !== undefined && s.authorization.mode !== 'leased')
+    report([...at, 'authorization', 'lease_size'], 'only for authorization mode leased');
+  for (const f of checkPolicies(s.policies)) report([...at, 'policies', ...f.path], f.message);
   s.mapping_rules.forEach((r, i) => {
     if (!known(r.metric)) report([...at, 'mapping_rules', i, 'metric'], `unknown metric "${r.metric}"`);
   });

@@ -80,9 +80,15 @@ function exportService(s: TenantState, svc: ServiceRecord, index: number, cat: C
     ...(tokens.length > 0 ? { service_tokens: tokens.map((t) => hashRef(t.tokenHash)) } : {}),
     ...(svc.upstream === null ? {} : { upstream: svc.upstream }),
     hosts: svc.hosts,
+    ...(svc.gateway.path_prefix === undefined ? {} : { path_prefix: svc.gateway.path_prefix }),
     auth: { ...svc.auth },
     referrer_filters_required: svc.referrerFiltersRequired,
     authorization: { ...svc.authorization },
+    ...(svc.gateway.errors === undefined ? {} : { errors: svc.gateway.errors }),
+    ...(svc.gateway.rate_limit_headers === undefined
+      ? {}
+      : { rate_limit_headers: svc.gateway.rate_limit_headers }),
+    ...(svc.gateway.backend === undefined ? {} : { backend: svc.gateway.backend }),
     metrics: metrics.map((m) => ({
       system_name: m.systemName,
       ...(m.friendlyName === m.systemName ? {} : { name: m.friendlyName }),

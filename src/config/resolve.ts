@@ -4,7 +4,7 @@
  */
 import type { AppState, Period, ServiceState } from '../domain/model.js';
 import type { PolicyEntry } from '../store/sql/repo/catalog.js';
-import type { ServiceAuth, ServiceAuthorization } from '../store/sql/repo/records.js';
+import type { ServiceAuth, ServiceAuthorization, ServiceGateway } from '../store/sql/repo/records.js';
 import { ADMIN_SCOPES, type ServiceDoc, type TenantDoc } from './schema.js';
 import { digestOf, serviceTokenDigests } from './secrets.js';
 
@@ -60,6 +60,8 @@ export interface DesiredService {
   readonly auth: ServiceAuth;
   readonly authorization: ServiceAuthorization;
   readonly referrerFiltersRequired: boolean;
+  /** Data-plane settings, only the keys the file sets. */
+  readonly gateway: ServiceGateway;
   readonly metrics: DesiredMetric[];
   readonly mappingRules: DesiredMappingRule[];
   readonly policies: PolicyEntry[];
@@ -121,7 +123,12 @@ export function resolveAuth(a: ServiceDoc['auth']): ServiceAuth {
         location: a.location ?? 'header',
         param: a.param ?? 'Authorization',
       } as const;
-      return a.issuer === undefined ? base : { ...base, issuer: a.issuer };
+      return {
+        ...base,
+        ...(a.issuer === undefined ? {} : { issuer: a.issuer }),
+        ...(a.jwks_url === undefined ? {} : { jwks_url: a.jwks_url }),
+        ...(a.audience === undefined ? {} : { audience: a.audience }),
+      };
     }
   }
 }
@@ -137,7 +144,13 @@ function resolveService(s: ServiceDoc, isDefault: boolean): DesiredService {
     upstream: s.upstream ?? null,
     hosts: s.hosts,
     auth: resolveAuth(s.auth),
-    authorization: { mode: s.authorization.mode, on_store_failure: s.authorization.on_store_failure },
+    authorization: { ...s.authorization },
+    gateway: {
+      ...(s.path_prefix === undefined ? {} : { path_prefix: s.path_prefix }),
+      ...(s.errors === undefined ? {} : { errors: s.errors }),
+      ...(s.rate_limit_headers === undefined ? {} : { rate_limit_headers: s.rate_limit_headers }),
+      ...(s.backend === undefined ? {} : { backend: s.backend }),
+    },
     referrerFiltersRequired: s.referrer_filters_required,
     metrics: s.metrics.map((m) => ({
       systemName: m.system_name,

@@ -81,13 +81,63 @@ export const AuthSchema = z.strictObject({
   param: text.optional(),
   /** app_id mode only: the app key parameter. */
   key_param: text.optional(),
-  /** oidc mode only: the issuer whose JWKS signs the tokens. */
+  /** oidc mode only: the issuer whose JWKS signs the tokens (its `iss` claim must equal this). */
   issuer: url.optional(),
+  /** oidc mode only: where the issuer's JWKS lives; default `<issuer>/.well-known/openid-configuration`'s `jwks_uri`. */
+  jwks_url: url.optional(),
+  /** oidc mode only: an `aud` the token must carry (any audience when absent). */
+  audience: text.optional(),
 });
 
 export const AuthorizationSchema = z.strictObject({
   mode: z.enum(AUTHORIZATION_MODES).default('strict'),
   on_store_failure: z.enum(STORE_FAILURE_MODES).default('deny'),
+  /** batched: how often cached decisions are refreshed and local usage is flushed to the store. */
+  flush_ms: z.int().min(1).max(60_000).optional(),
+  /** leased: how many units of a limit one lease reserves (default: a share of the limit). */
+  lease_size: z.int().min(1).optional(),
+  /** Longest wait for one counter-store call before it counts as a store failure. */
+  store_timeout_ms: z.int().min(1).max(10_000).optional(),
+});
+
+/** The gateway's configurable error answers (3scale's "auth missing", "auth failed", "no match", "limits exceeded"). */
+export const GATEWAY_ERROR_CODES = ['auth_missing', 'auth_failed', 'no_match', 'limits_exceeded'] as const;
+
+export const ErrorAnswerSchema = z.strictObject({
+  status: z.int().min(200).max(599),
+  /** Default `text/plain; charset=us-ascii`. */
+  content_type: text.optional(),
+  /** Default: 3scale's message for the error. */
+  body: z.string().max(65_536).optional(),
+});
+
+export const ServiceErrorsSchema = z.strictObject({
+  auth_missing: ErrorAnswerSchema.optional(),
+  auth_failed: ErrorAnswerSchema.optional(),
+  no_match: ErrorAnswerSchema.optional(),
+  limits_exceeded: ErrorAnswerSchema.optional(),
+});
+
+export const REMOTE_BACKEND_MODES = ['authrep', 'cached'] as const;
+
+/** A 3scale-compatible Service Management API the gateway authorizes against instead of Tollgate's own core. */
+export const RemoteBackendSchema = z.strictObject({
+  /** Base URL, e.g. `https://su1.3scale.net` or another Tollgate's backend port. */
+  url,
+  /** `authrep`: one authrep per request; `cached`: cached authorize answers + batched reports. */
+  mode: z.enum(REMOTE_BACKEND_MODES).default('authrep'),
+  /** Credentials at the remote: a service token (sent with service_id) or the provider key. */
+  service_token: text.optional(),
+  provider_key: text.optional(),
+  /** The service's id at the remote; default this service's id. */
+  service_id: z
+    .string()
+    .regex(SERVICE_ID_RE, { error: 'must be 1-64 letters, digits, "_" or "-"' })
+    .optional(),
+  /** cached: how long an authorize answer is reused and how often usage is reported. */
+  flush_ms: z.int().min(10).max(60_000).optional(),
+  /** Longest wait for one call to the remote. */
+  timeout_ms: z.int().min(1).max(60_000).optional(),
 });
 
 export const MetricSchema = z.strictObject({
@@ -163,6 +213,11 @@ export const ServiceSchema = z.strictObject({
   service_tokens: z.array(ServiceTokenSchema).optional(),
   upstream: url.optional(),
   hosts: z.array(z.string().regex(HOST_RE, { error: 'not a host name' })).default([]),
+  /** Where several services share a host: the path prefix this one answers (matched on segment boundaries). */
+  path_prefix: z
+    .string()
+    .regex(/^\/[^?#\s]*$/, { error: 'must be a path starting with "/" (no query, no spaces)' })
+    .optional(),
   auth: AuthSchema.default({ mode: 'user_key' }),
   referrer_filters_required: z.boolean().default(false),
   authorization: AuthorizationSchema.default({ mode: 'strict', on_store_failure: 'deny' }),
@@ -170,6 +225,12 @@ export const ServiceSchema = z.strictObject({
   mapping_rules: z.array(MappingRuleSchema).default([]),
   /** The gateway's policy chain, in order. */
   policies: z.array(PolicySchema).default([]),
+  /** The gateway's error answers, per error (3scale's defaults where absent). */
+  errors: ServiceErrorsSchema.optional(),
+  /** Add `RateLimit-Limit/Remaining/Reset` to the gateway's answers. */
+  rate_limit_headers: z.boolean().optional(),
+  /** Authorize against a remote 3scale-compatible backend instead of Tollgate's own. */
+  backend: RemoteBackendSchema.optional(),
   /** Features the service's plans may include. */
   features: z.array(FeatureSchema).default([]),
   plans: z.array(PlanSchema).default([]),
@@ -224,3 +285,4 @@ export type MetricDoc = ServiceDoc['metrics'][number];
 export type AccountDoc = TenantDoc['accounts'][number];
 export type ApplicationDoc = AccountDoc['applications'][number];
 export type AdminTokenDoc = TenantDoc['admin_tokens'][number];
+export type PolicyDoc = ServiceDoc['policies'][number];

@@ -4,18 +4,28 @@
  */
 import type { Kysely } from 'kysely';
 import type { Logger } from '../obs/logger.js';
-import { loadTenantState, type TenantState } from '../store/sql/repo/state.js';
+import { loadCatalogState } from '../store/sql/repo/catalog.js';
+import { loadTenantState } from '../store/sql/repo/state.js';
 import { listTenants, tenantConfigVersions } from '../store/sql/repo/tenants.js';
 import type { DB } from '../store/sql/schema.js';
-import { buildGatewayConfig, type GatewayConfig } from './runtime.js';
+import { compileGatewayConfig, type GatewayConfig } from './service.js';
+import { buildSnapshot, type GatewaySnapshot, type SnapshotTenant } from './snapshot.js';
+
+/** The gateways' config snapshot, from SQL. */
+export async function loadGatewaySnapshot(db: Kysely<DB>): Promise<GatewaySnapshot> {
+  const versions = await tenantConfigVersions(db);
+  const tenants: SnapshotTenant[] = [];
+  for (const t of await listTenants(db)) {
+    const state = await loadTenantState(db, t.id);
+    if (!state) continue;
+    const cat = await loadCatalogState(db, t.id);
+    tenants.push({ state, policies: cat.policies, version: versions.get(t.id) ?? 0 });
+  }
+  return buildSnapshot(tenants);
+}
 
 export async function loadGatewayConfig(db: Kysely<DB>): Promise<GatewayConfig> {
-  const states: TenantState[] = [];
-  for (const t of await listTenants(db)) {
-    const s = await loadTenantState(db, t.id);
-    if (s) states.push(s);
-  }
-  return buildGatewayConfig(states);
+  return compileGatewayConfig(await loadGatewaySnapshot(db));
 }
 
 function sameVersions(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean {

@@ -1,121 +1,62 @@
 /**
- * The gateway's request flow (ARCHITECTURE.md, "A request through the gateway"), strict mode: route by
- * Host/path → credentials → mapping rules → one atomic authrep through the authorization core (the
- * same code and counters the backend uses) → forward upstream, or the service's 3scale-style error.
- * The service table is rebuilt from SQL whenever a tenant's config version moves.
+ * The gateway's request flow (ARCHITECTURE.md, "A request through the gateway"): route by Host/path →
+ * credentials (identify.ts) → mapping rules → the service's authorizer (authz/) → forward upstream, or the
+ * service's 3scale-style error. Config versions are swapped whole: a request finishes on the one it began with.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type AuthOutcome, authorizeRequest, NO_EXTENSIONS } from '../backend/authorize.js';
-import type { BackendDeps } from '../backend/deps.js';
 import type { UsageEventRecorder } from '../backend/events.js';
-import { emptyParams, type ParamMap } from '../backend/params.js';
-import { type CompiledRules, compileMappingRules, matchUsage } from '../domain/mapping.js';
-import type { TenantState } from '../store/sql/repo/state.js';
-import { type CredentialSettings, extractCredentials } from './credentials.js';
+import { emptyParams } from '../backend/params.js';
+import { matchUsage } from '../domain/mapping.js';
+import type { AuthorizerSet } from './authz/index.js';
+import type { AppCredentials, RateLimitState, Verdict } from './authz/types.js';
+import { createIdentifier, type Identifier, type Identity } from './identify.js';
 import type { GatewayMetrics } from './metrics.js';
 import { type ForwardHooks, sendGatewayError, type UpstreamProxy } from './proxy.js';
-import { compileRoutes, type Router } from './router.js';
-
-/** The 3scale/APIcast default error answers of a service (status, text/plain body). */
-export const GATEWAY_AUTH_ERRORS = {
-  auth_missing: { status: 401, body: 'Authentication parameters missing' },
-  auth_failed: { status: 403, body: 'Authentication failed' },
-  no_match: { status: 404, body: 'No Mapping Rule matched' },
-  limits_exceeded: { status: 429, body: 'Limits Exceeded' },
-  service_unavailable: { status: 503, body: 'Service Unavailable' },
-} as const;
-type AuthErrorCode = keyof typeof GATEWAY_AUTH_ERRORS;
-
-/** One service as the gateway runs it: compiled once per config version. */
-export interface GatewayService {
-  readonly id: string;
-  readonly providerKey: string;
-  readonly auth: CredentialSettings;
-  readonly rules: CompiledRules;
-  /** Metric id → system name (the authorization core takes usage by name). */
-  readonly metricNames: ReadonlyMap<string, string>;
-}
-
-export interface GatewayConfig {
-  readonly router: Router;
-  readonly services: ReadonlyMap<string, GatewayService>;
-}
-
-/** Builds the gateway's config from the tenants' SQL state; services without hosts or upstream are skipped. */
-export function buildGatewayConfig(states: readonly TenantState[]): GatewayConfig {
-  const specs: { id: string; hosts: string[]; upstream: string }[] = [];
-  const services = new Map<string, GatewayService>();
-  for (const s of states) {
-    for (const svc of s.services) {
-      if (svc.hosts.length === 0 || svc.upstream === null) continue;
-      specs.push({ id: svc.id, hosts: svc.hosts, upstream: svc.upstream });
-      const metrics = s.metrics.filter((m) => m.serviceId === svc.id);
-      const rules = s.mappingRules
-        .filter((r) => r.serviceId === svc.id)
-        .map((r) => ({
-          method: r.method,
-          pattern: r.pattern,
-          metricId: r.metricId,
-          delta: r.delta,
-          last: r.last,
-        }));
-      services.set(svc.id, {
-        id: svc.id,
-        providerKey: s.tenant.providerKey,
-        auth: {
-          mode: svc.auth.mode,
-          location: svc.auth.location,
-          param: svc.auth.param,
-          ...(svc.auth.key_param !== undefined ? { key_param: svc.auth.key_param } : {}),
-        },
-        rules: compileMappingRules(rules),
-        metricNames: new Map(metrics.map((m) => [m.id, m.systemName])),
-      });
-    }
-  }
-  return { router: compileRoutes(specs), services };
-}
-
-function sendAuthError(res: ServerResponse, code: AuthErrorCode, retryAfter?: number): void {
-  const e = GATEWAY_AUTH_ERRORS[code];
-  const headers: Record<string, string | number> = {
-    'content-type': 'text/plain; charset=us-ascii',
-    'content-length': e.body.length,
-  };
-  if (retryAfter !== undefined && retryAfter >= 0) headers['retry-after'] = retryAfter;
-  res.writeHead(e.status, headers);
-  res.end(e.body);
-}
+import type { Route } from './router.js';
+import { type DenyCode, type GatewayConfig, type GatewayService, sendServiceError } from './service.js';
 
 const STARTED = Symbol('tollgate.started');
 type Timed = IncomingMessage & { [STARTED]?: number };
 
-/** What the gateway decided for one call: forward it, or answer one of the service's errors. */
-type Verdict =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly code: AuthErrorCode; readonly retryAfter?: number };
-const FORWARD: Verdict = Object.freeze({ ok: true });
-const verdict = (code: AuthErrorCode, retryAfter?: number): Verdict =>
-  retryAfter === undefined ? { ok: false, code } : { ok: false, code, retryAfter };
+const DENY: Readonly<Record<DenyCode, Verdict>> = {
+  auth_missing: Object.freeze({ ok: false, code: 'auth_missing' }),
+  auth_failed: Object.freeze({ ok: false, code: 'auth_failed' }),
+  no_match: Object.freeze({ ok: false, code: 'no_match' }),
+  limits_exceeded: Object.freeze({ ok: false, code: 'limits_exceeded' }),
+  service_unavailable: Object.freeze({ ok: false, code: 'service_unavailable' }),
+};
+
+/** `RateLimit-*` fields (draft-ietf-httpapi-ratelimit-headers) for a service that asks for them. */
+function rateHeaders(rate: RateLimitState | undefined): Record<string, number> | undefined {
+  if (rate === undefined) return undefined;
+  return {
+    'ratelimit-limit': rate.limit,
+    'ratelimit-remaining': rate.remaining,
+    'ratelimit-reset': rate.reset,
+  };
+}
 
 export interface GatewayRuntime {
   readonly request: (req: IncomingMessage, res: ServerResponse) => void;
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   /** Installs a new config version; requests in flight finish on the one they started with. */
   load(config: GatewayConfig): void;
+  /** The config now served. */
+  readonly config: GatewayConfig;
 }
 
 export function createGatewayRuntime(opts: {
-  readonly deps: BackendDeps;
+  readonly authorizers: AuthorizerSet;
   readonly proxy: UpstreamProxy;
   readonly events: UsageEventRecorder;
   readonly config: GatewayConfig;
-  readonly onStoreError?: (err: unknown) => void;
   readonly metrics?: GatewayMetrics;
+  readonly identifier?: Identifier;
 }): GatewayRuntime {
   let config = opts.config;
-  const { deps, proxy, events, metrics } = opts;
+  const { authorizers, proxy, events, metrics } = opts;
+  const identifier = opts.identifier ?? createIdentifier();
   // Hooks are built once per service (no closure per request); the start time rides on the request.
   const hooks = new Map<string, ForwardHooks>();
   const hooksFor = (serviceId: string): ForwardHooks | undefined => {
@@ -132,62 +73,49 @@ export function createGatewayRuntime(opts: {
     }
     return h;
   };
-  const ext = { ...NO_EXTENSIONS, limitHeaders: true };
 
-  function outcomeVerdict(o: AuthOutcome): Verdict {
-    if (o.kind === 'status') {
-      if (o.authorized) {
-        if (o.event !== null) events.record(o.event);
-        return FORWARD;
-      }
-      return o.denyCode === 'limits_exceeded'
-        ? verdict('limits_exceeded', o.limitHeaders?.reset)
-        : verdict('auth_failed');
-    }
-    // Unknown keys and apps, and anything else wrong with the credentials, are authentication failures.
-    return verdict('auth_failed');
-  }
-
-  /** Credentials → mapping → one atomic authrep (counts only when every limit allows). */
-  function authorizeCall(
+  function decide(
     svc: GatewayService,
+    creds: AppCredentials,
     method: string,
-    url: string,
-    headers: IncomingMessage['headers'],
-  ): Verdict | Promise<Verdict> {
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
-    const creds = extractCredentials(svc.auth, { headers, query });
-    if (creds.kind === 'missing') return verdict('auth_missing');
-    // OIDC services need the issuer settings that come with the gateway issue's OIDC work.
-    if (creds.kind === 'oidc') return verdict('auth_failed');
+    path: string,
+    query: URLSearchParams,
+  ) {
     const matched = matchUsage(svc.rules, method, path, query);
-    if (matched.usage === null) return verdict('no_match');
-    const params: ParamMap = emptyParams();
-    params.provider_key = svc.providerKey;
-    params.service_id = svc.id;
-    if (creds.kind === 'user_key') params.user_key = creds.userKey;
-    else {
-      params.app_id = creds.appId;
-      if (creds.appKey !== undefined) params.app_key = creds.appKey;
-    }
+    if (matched.usage === null) return DENY.no_match;
     const usage = emptyParams();
     for (const [metricId, delta] of matched.usage) {
       const name = svc.metricNames.get(metricId);
       if (name !== undefined) usage[name] = String(delta);
     }
-    params.usage = usage;
-    return authorizeRequest(deps, { endpoint: 'authrep', params, invalidUtf8: false, ext }).then(
-      outcomeVerdict,
-      (err) => {
-        opts.onStoreError?.(err);
-        return verdict('service_unavailable');
-      },
-    );
+    return authorizers.decide({ svc, creds, usage });
   }
 
-  function route(req: IncomingMessage) {
+  function fromIdentity(
+    id: Identity,
+    svc: GatewayService,
+    method: string,
+    path: string,
+    query: URLSearchParams,
+  ) {
+    if (id === 'missing') return DENY.auth_missing;
+    if (id === 'failed') return DENY.auth_failed;
+    if (id === 'unavailable') return DENY.service_unavailable;
+    return decide(svc, id, method, path, query);
+  }
+
+  /** Credentials → mapping → the service's authorizer. */
+  function authorizeCall(svc: GatewayService, req: IncomingMessage, url: string): Verdict | Promise<Verdict> {
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+    const method = req.method ?? 'GET';
+    const id = identifier.identify(svc, req.headers, query);
+    if (id instanceof Promise) return id.then((i) => fromIdentity(i, svc, method, path, query));
+    return fromIdentity(id, svc, method, path, query);
+  }
+
+  function route(req: IncomingMessage): { route: Route; svc: GatewayService; url: string } | null {
     const url = req.url ?? '/';
     if (url.charCodeAt(0) !== 47) return null;
     const cfg = config;
@@ -197,9 +125,26 @@ export function createGatewayRuntime(opts: {
   }
 
   function run(req: IncomingMessage, svc: GatewayService, url: string, then: (v: Verdict) => void): void {
-    const v = authorizeCall(svc, req.method ?? 'GET', url, req.headers);
+    const v = authorizeCall(svc, req, url);
     if (v instanceof Promise) v.then(then);
     else then(v);
+  }
+
+  function deny(
+    req: IncomingMessage,
+    res: ServerResponse,
+    svc: GatewayService,
+    v: Verdict & { ok: false },
+  ): void {
+    const e = svc.errors[v.code];
+    let extra: Record<string, string | number> | undefined =
+      svc.rateLimitHeaders && v.rate !== undefined ? rateHeaders(v.rate) : undefined;
+    if (v.retryAfter !== undefined && v.retryAfter >= 0) extra = { ...extra, 'retry-after': v.retryAfter };
+    sendServiceError(res, e, extra);
+    if (metrics) {
+      const started = (req as Timed)[STARTED] ?? performance.now();
+      metrics.observe(svc.id, e.status, performance.now() - started);
+    }
   }
 
   return {
@@ -210,16 +155,19 @@ export function createGatewayRuntime(opts: {
         return;
       }
       if (metrics) (req as Timed)[STARTED] = performance.now();
-      run(req, found.svc, found.url, (v) => {
-        if (v.ok) {
-          proxy.forward(req, res, found.route, hooksFor(found.svc.id));
+      const { svc } = found;
+      run(req, svc, found.url, (v) => {
+        if (!v.ok) {
+          deny(req, res, svc, v);
           return;
         }
-        sendAuthError(res, v.code, v.retryAfter);
-        if (metrics) {
-          const started = (req as Timed)[STARTED] ?? performance.now();
-          metrics.observe(found.svc.id, GATEWAY_AUTH_ERRORS[v.code].status, performance.now() - started);
+        if (v.event !== null) events.record(v.event);
+        if (svc.rateLimitHeaders && v.rate !== undefined) {
+          res.setHeader('ratelimit-limit', v.rate.limit);
+          res.setHeader('ratelimit-remaining', v.rate.remaining);
+          res.setHeader('ratelimit-reset', v.rate.reset);
         }
+        proxy.forward(req, res, found.route, hooksFor(svc.id));
       });
     },
 
@@ -232,18 +180,28 @@ export function createGatewayRuntime(opts: {
       // Upgrades are authorized and counted like any call before the tunnel opens.
       run(req, found.svc, found.url, (v) => {
         if (v.ok) {
+          if (v.event !== null) events.record(v.event);
           proxy.upgrade(req, socket, head, found.route);
           return;
         }
-        const e = GATEWAY_AUTH_ERRORS[v.code];
+        const e = found.svc.errors[v.code];
         socket.end(
-          `HTTP/1.1 ${e.status} ${e.body}\r\ncontent-type: text/plain; charset=us-ascii\r\nconnection: close\r\ncontent-length: ${e.body.length}\r\n\r\n${e.body}`,
+          Buffer.concat([
+            Buffer.from(
+              `HTTP/1.1 ${e.status} Error\r\ncontent-type: ${e.contentType}\r\nconnection: close\r\ncontent-length: ${e.body.length}\r\n\r\n`,
+            ),
+            e.body,
+          ]),
         );
       });
     },
 
     load(next) {
       config = next;
+    },
+
+    get config() {
+      return config;
     },
   };
 }

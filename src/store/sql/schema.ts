@@ -5,6 +5,7 @@ import type { ConfigTables } from './schema-config.js';
 import type { DeveloperTables } from './schema-developers.js';
 import type { EventTables } from './schema-events.js';
 import type { UsageTables } from './schema-usage.js';
+import './schema-gateway.js';
 
 export interface DB
   extends ConfigTables,

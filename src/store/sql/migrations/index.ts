@@ -10,6 +10,7 @@ import { m003Admin } from './003_admin.js';
 import { m004Catalog } from './004_catalog.js';
 import { m005Developers } from './005_developers.js';
 import { m006Events } from './006_events.js';
+import { m007Gateway } from './007_gateway.js';
 
 export function migrations(dialect: Dialect): Record<string, Migration> {
   return {
@@ -19,5 +20,6 @@ export function migrations(dialect: Dialect): Record<string, Migration> {
     '004_catalog': m004Catalog(dialect),
     '005_developers': m005Developers(dialect),
     '006_events': m006Events(dialect),
+    '007_gateway': m007Gateway(dialect),
   };
 }

@@ -55,11 +55,44 @@ export interface ServiceAuth {
   readonly param: string;
   readonly key_param?: string;
   readonly issuer?: string;
+  readonly jwks_url?: string;
+  readonly audience?: string;
 }
 
 export interface ServiceAuthorization {
   readonly mode: AuthorizationMode;
   readonly on_store_failure: 'deny' | 'allow';
+  readonly flush_ms?: number;
+  readonly lease_size?: number;
+  readonly store_timeout_ms?: number;
+}
+
+/** One configurable error answer of the gateway. */
+export interface ErrorAnswer {
+  readonly status: number;
+  readonly content_type?: string;
+  readonly body?: string;
+}
+
+/** A remote 3scale-compatible backend (the config's `backend`). */
+export interface RemoteBackend {
+  readonly url: string;
+  readonly mode: 'authrep' | 'cached';
+  readonly service_token?: string;
+  readonly provider_key?: string;
+  readonly service_id?: string;
+  readonly flush_ms?: number;
+  readonly timeout_ms?: number;
+}
+
+/** A service's data-plane settings beyond hosts and upstream, stored as JSON with the config's field names. */
+export interface ServiceGateway {
+  readonly path_prefix?: string;
+  readonly errors?: Partial<
+    Record<'auth_missing' | 'auth_failed' | 'no_match' | 'limits_exceeded', ErrorAnswer>
+  >;
+  readonly rate_limit_headers?: boolean;
+  readonly backend?: RemoteBackend;
 }
 
 export interface ServiceRecord {
@@ -75,6 +108,7 @@ export interface ServiceRecord {
   readonly referrerFiltersRequired: boolean;
   readonly isDefault: boolean;
   readonly position: number;
+  readonly gateway: ServiceGateway;
 }
 
 export interface MetricRecord {
@@ -188,6 +222,7 @@ export const toService = (r: Selectable<ServicesTable>): ServiceRecord => ({
   referrerFiltersRequired: r.referrer_filters_required === 1,
   isDefault: r.is_default === 1,
   position: r.position,
+  gateway: JSON.parse(r.gateway ?? '{}') as ServiceGateway,
 });
 
 export const toMetric = (r: Selectable<MetricsTable>): MetricRecord => ({
