@@ -20,8 +20,14 @@ export interface UsageEventPayload {
   readonly set?: Readonly<Record<string, number>>;
   /** `log[code]`: the upstream's response code, when given. */
   readonly responseCode?: string;
-  /** `authrep` (counted on the request path) or `report` (counted by the report worker). */
-  readonly source: 'authrep' | 'report';
+  /** `authrep` (counted on the request path), `report` (counted by the report worker) or `gateway`. */
+  readonly source: 'authrep' | 'report' | 'gateway';
+  /** Gateway events: the status sent to the client, total and upstream latency (ms), body bytes. */
+  readonly status?: number;
+  readonly latencyMs?: number;
+  readonly upstreamMs?: number;
+  readonly bytesIn?: number;
+  readonly bytesOut?: number;
 }
 
 /** A usage event with its own id (downstream de-duplication). */

@@ -15,6 +15,7 @@ import { loadGatewayConfig, watchGatewayConfig } from '../gateway/loader.js';
 import { GatewayMetrics } from '../gateway/metrics.js';
 import { createProxy } from '../gateway/proxy.js';
 import { createGatewayRuntime } from '../gateway/runtime.js';
+import { createUsageSink } from '../gateway/usage.js';
 import { WebhookDispatcher, webhookOutboxHook } from '../notify/index.js';
 import { createLogger, type Logger } from '../obs/logger.js';
 import { createRegistry } from '../obs/metrics.js';
@@ -110,7 +111,7 @@ export async function startPlatform(
     }
     if (roles.has('gateway')) {
       const proxy = createProxy({ timeouts: { connectMs: 5000, headersMs: 60_000, bodyMs: 60_000 } });
-      const events = new UsageEventRecorder(stores.usageLog);
+      const usage = createUsageSink(new UsageEventRecorder(stores.usageLog));
       const authorizers = createAuthorizers({
         deps: { ...backendDeps },
         onStoreError: (err, svc) => logger.error({ err, service: svc.id }, 'gateway store failure'),
@@ -118,7 +119,7 @@ export async function startPlatform(
       const runtime = createGatewayRuntime({
         authorizers,
         proxy,
-        events,
+        usage,
         config: await loadGatewayConfig(stores.sql.db),
         metrics: new GatewayMetrics(registry),
       });
@@ -127,7 +128,7 @@ export async function startPlatform(
         await watcher.stop();
         await proxy.close();
         await authorizers.close();
-        await events.flush();
+        await usage.flush();
       });
       const l = await listen({
         name: 'gateway',

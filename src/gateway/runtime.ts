@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { UsageEventRecorder } from '../backend/events.js';
+import type { UsageEventPayload } from '../backend/events.js';
 import { emptyParams } from '../backend/params.js';
 import { matchUsage } from '../domain/mapping.js';
 import type { AuthorizerSet } from './authz/index.js';
@@ -15,9 +15,12 @@ import type { GatewayMetrics } from './metrics.js';
 import { type ForwardHooks, sendGatewayError, type UpstreamProxy } from './proxy.js';
 import type { Route } from './router.js';
 import { type DenyCode, type GatewayConfig, type GatewayService, sendServiceError } from './service.js';
+import type { GatewayUsageSink } from './usage.js';
 
 const STARTED = Symbol('tollgate.started');
-type Timed = IncomingMessage & { [STARTED]?: number };
+const EVENT = Symbol('tollgate.usage');
+/** What rides on a request through the exchange (no closure per request). */
+type Timed = IncomingMessage & { [STARTED]?: number; [EVENT]?: UsageEventPayload | null };
 
 const DENY: Readonly<Record<DenyCode, Verdict>> = {
   auth_missing: Object.freeze({ ok: false, code: 'auth_missing' }),
@@ -49,24 +52,27 @@ export interface GatewayRuntime {
 export function createGatewayRuntime(opts: {
   readonly authorizers: AuthorizerSet;
   readonly proxy: UpstreamProxy;
-  readonly events: UsageEventRecorder;
+  readonly usage: GatewayUsageSink;
   readonly config: GatewayConfig;
   readonly metrics?: GatewayMetrics;
   readonly identifier?: Identifier;
 }): GatewayRuntime {
   let config = opts.config;
-  const { authorizers, proxy, events, metrics } = opts;
+  const { authorizers, proxy, usage, metrics } = opts;
   const identifier = opts.identifier ?? createIdentifier();
   // Hooks are built once per service (no closure per request); the start time rides on the request.
   const hooks = new Map<string, ForwardHooks>();
   const hooksFor = (serviceId: string): ForwardHooks | undefined => {
-    if (!metrics) return undefined;
     let h = hooks.get(serviceId);
     if (h === undefined) {
       h = {
         onDone(outcome, req) {
-          const started = (req as Timed)[STARTED] ?? performance.now();
-          metrics.observe(serviceId, outcome.status, performance.now() - started, outcome.upstreamMs);
+          const t = req as Timed;
+          const started = t[STARTED];
+          const latencyMs = started === undefined ? outcome.upstreamMs : performance.now() - started;
+          metrics?.observe(serviceId, outcome.status, latencyMs, outcome.upstreamMs);
+          const event = t[EVENT];
+          if (event != null) usage.record(event, outcome, latencyMs);
         },
       };
       hooks.set(serviceId, h);
@@ -154,14 +160,14 @@ export function createGatewayRuntime(opts: {
         sendGatewayError(res, (req.url ?? '/').charCodeAt(0) === 47 ? 'no_route' : 'bad_request');
         return;
       }
-      if (metrics) (req as Timed)[STARTED] = performance.now();
+      (req as Timed)[STARTED] = performance.now();
       const { svc } = found;
       run(req, svc, found.url, (v) => {
         if (!v.ok) {
           deny(req, res, svc, v);
           return;
         }
-        if (v.event !== null) events.record(v.event);
+        (req as Timed)[EVENT] = v.event;
         if (svc.rateLimitHeaders && v.rate !== undefined) {
           res.setHeader('ratelimit-limit', v.rate.limit);
           res.setHeader('ratelimit-remaining', v.rate.remaining);
@@ -180,8 +186,8 @@ export function createGatewayRuntime(opts: {
       // Upgrades are authorized and counted like any call before the tunnel opens.
       run(req, found.svc, found.url, (v) => {
         if (v.ok) {
-          if (v.event !== null) events.record(v.event);
-          proxy.upgrade(req, socket, head, found.route);
+          (req as Timed)[EVENT] = v.event;
+          proxy.upgrade(req, socket, head, found.route, hooksFor(found.svc.id));
           return;
         }
         const e = found.svc.errors[v.code];
