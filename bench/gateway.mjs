@@ -1,0 +1,316 @@
+// `npm run bench:gateway`: what Tollgate's gateway costs in front of an upstream, against the same
+// upstream reached directly, through nginx (one worker, keep-alive proxy_pass) and through the fastest
+// bare Node proxy we know (node:http + undici dispatch, no auth) — all in this run, with wrk.
+//
+// Every target runs side by side and is measured in interleaved rounds (upstream, nginx, bare, Tollgate
+// strict, …, then again); each figure is the median of its rounds, so a noisy moment on the machine hits
+// all alike. Two phases:
+//   1. peak: wrk -t1 -cBENCH_CONNECTIONS, as fast as each target answers;
+//   2. paced: every target at the same constant rate, BENCH_LOAD_FRACTION (half) of the bare proxy's
+//      peak, sent on a fixed schedule by a wrk Lua `delay()` script (see pacedScript); p99 there minus
+//      the upstream's p99 there is the latency a proxy adds.
+//
+// Knobs: BENCH_SECONDS (8), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50), BENCH_PACED_SECONDS (= seconds),
+// BENCH_PACED_CONNECTIONS (= connections), BENCH_LOAD_FRACTION (0.5), BENCH_REDIS_URL (redis://127.0.0.1:6379),
+// BENCH_TOLLGATE (strict,strict-redis,batched,batched-redis,leased,leased-redis), BENCH_WRITE=0 (do not
+// rewrite docs/benchmarks.md), NGINX_BIN.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import {
+  cleanRedisPrefix,
+  median,
+  requireNginx,
+  requireWrk,
+  startNginx,
+  startProcess,
+  stopProcess,
+  writeSection,
+  wrkWith,
+} from './lib.mjs';
+
+requireWrk();
+const nginxBin = requireNginx();
+const seconds = Number(process.env.BENCH_SECONDS ?? 8);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const pacedSeconds = Number(process.env.BENCH_PACED_SECONDS ?? seconds);
+const loadFraction = Number(process.env.BENCH_LOAD_FRACTION ?? 0.5);
+const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const tollgateModes = (
+  process.env.BENCH_TOLLGATE ?? 'strict,strict-redis,batched,batched-redis,leased,leased-redis'
+)
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
+
+const HOST = 'gw.bench.test';
+const PATH = '/items/42?user_key=bench-user-key';
+const HEADERS = [`Host: ${HOST}`];
+const fixture = parse(readFileSync(new URL('./fixture-gateway.yaml', import.meta.url), 'utf8'));
+const tmp = mkdtempSync(join(tmpdir(), 'tollgate-gwbench-'));
+const runId = randomBytes(3).toString('hex');
+const redisPrefixes = [];
+let failed = false;
+let wrongAnswers = false; // a Tollgate non-2xx (or wrong body): the figures must not reach the docs
+let paced = null; // { rate, connections, base } once phase 2 starts
+const fail = (msg) => {
+  failed = true;
+  console.error(`\n*** ${msg}\n`);
+};
+
+/** The Tollgate rows: mode × store, with the issue's targets (ratio to bare, ratio to nginx). */
+function tollgateTarget(spec) {
+  const [mode, store = 'embedded'] = spec.split('-');
+  if (!['strict', 'batched', 'leased'].includes(mode) || !['embedded', 'redis'].includes(store)) {
+    console.error(`BENCH_TOLLGATE: unknown "${spec}" (expected strict|batched|leased, optionally -redis)`);
+    process.exit(2);
+  }
+  const target = mode === 'strict' ? (store === 'embedded' ? { bare: 0.85 } : {}) : { bare: 0.9, nginx: 0.6 };
+  return {
+    key: `tollgate-${spec}`,
+    label: `Tollgate ${mode}, ${store}`,
+    mode,
+    store,
+    target,
+    tollgate: true,
+  };
+}
+
+const targets = [
+  { key: 'upstream', label: 'upstream direct (node:http, fixed JSON)' },
+  { key: 'nginx', label: 'nginx, 1 worker, keep-alive proxy_pass' },
+  { key: 'bare', label: 'bare Node proxy (node:http + undici dispatch)' },
+  ...tollgateModes.map(tollgateTarget),
+];
+for (const t of targets) {
+  t.peak = [];
+  t.paced = [];
+}
+const byKey = Object.fromEntries(targets.map((t) => [t.key, t]));
+
+async function startTollgate(t, upstreamPort) {
+  const dir = join(tmp, t.key);
+  mkdirSync(dir);
+  t.dir = dir;
+  const cfg = structuredClone(fixture);
+  const svc = cfg.tenants[0].services[0];
+  svc.upstream = `http://127.0.0.1:${upstreamPort}`;
+  svc.authorization = { ...svc.authorization, mode: t.mode };
+  const file = join(dir, 'gateway.yaml');
+  writeFileSync(file, stringify(cfg));
+  // Embedded means embedded even when the caller's shell names distributed stores (undefined = unset).
+  const env = {
+    LOG_LEVEL: 'info',
+    TOLLGATE_HOST: '127.0.0.1',
+    REDIS_URL: undefined,
+    DATABASE_URL: undefined,
+  };
+  if (t.store === 'redis') {
+    const prefix = `gwbench${runId}-${t.mode}:`;
+    redisPrefixes.push(prefix);
+    Object.assign(env, { REDIS_URL: redisUrl, TOLLGATE_REDIS_PREFIX: prefix });
+  }
+  const args = ['bin/tollgate.js', 'start', '--roles', 'gateway,worker', '--gateway-port', '0'];
+  return startProcess('node', [...args, '--data-dir', join(dir, 'data'), '--config', file], {
+    env,
+    role: 'gateway',
+  });
+}
+
+/** One request as wrk sends it; resolves { status, body }. */
+function probe(port) {
+  return new Promise((resolve) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: PATH, headers: { host: HOST } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => {
+        body += d;
+      });
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    req.on('error', (err) => resolve({ status: 0, body: String(err) }));
+    req.end();
+  });
+}
+
+/** The telling line of a failed start (a thrown error's, or a JSON log line's message), for the table. */
+function firstError(text) {
+  const lines = text.split('\n').map((l) => l.trim());
+  const line =
+    lines.find((l) => /^[A-Za-z]*Error\b|^Error:/.test(l)) ??
+    lines.find((l) => /"level":\s*(50|60)/.test(l)) ??
+    lines[0] ??
+    '';
+  return line.slice(0, 300);
+}
+
+/**
+ * wrk Lua script for a constant request rate (wrk2 is not in Debian): wrk calls `delay()` before each
+ * request of each connection; the script hands out send times on one fixed schedule (`rate` per second
+ * for the thread, from the first call) and returns how long this connection must wait for its slot.
+ * Send times do not depend on how fast the target answers; slots that passed while every connection
+ * was busy are sent as soon as connections free up (catch-up, as an open-loop client would), so the
+ * achieved rate stays on the schedule unless the target cannot carry it (then it falls below: saturated).
+ * wrk's timers have 1 ms resolution, so requests leave in small bursts, once per millisecond.
+ */
+function pacedScript(rate) {
+  return `-- Constant-rate schedule of bench/gateway.mjs: ${rate} requests/s for this wrk thread.
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clk_id, bench_timespec *tp);
+]]
+local ts = ffi.new("bench_timespec")
+local interval = 1000 / ${rate}
+local next_slot = nil
+function delay()
+  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+  local now = tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+  if next_slot == nil then next_slot = now end
+  local wait = next_slot - now
+  next_slot = next_slot + interval
+  if wait < 0 then return 0 end
+  return math.floor(wait)
+end
+`;
+}
+
+const alive = (t) => t.proc && !t.error && t.proc.child.exitCode === null;
+const url = (t) => `http://127.0.0.1:${t.proc.port}${PATH}`;
+const socketErrors = (x) => (x.sockErr.match(/\d+/g) ?? []).reduce((a, n) => a + Number(n), 0);
+
+function measure(t, phase, opts) {
+  if (!alive(t)) {
+    if (t.proc && !t.error) t.error = `exited with ${t.proc.child.exitCode} during the run`;
+    return;
+  }
+  const x = wrkWith(url(t), { headers: HEADERS, ...opts });
+  t[phase].push(x);
+  console.log(
+    `${phase} ${t.key}: ${x.rps.toFixed(0)} req/s, p50 ${x.p50Ms} ms, p99 ${x.p99Ms} ms, non-2xx ${x.non2xx} ${x.sockErr}`,
+  );
+  if (t.tollgate && x.non2xx > 0) {
+    wrongAnswers = true;
+    fail(`${t.label} answered ${x.non2xx} non-2xx responses: the fixture or the gateway is wrong`);
+  }
+}
+
+try {
+  // ---- start everything ----
+  const up = targets[0];
+  up.proc = await startProcess('node', ['bench/upstream-server.mjs'], { role: 'upstream' });
+  const upstreamPort = up.proc.port;
+  const expected = (await probe(upstreamPort)).body;
+  const nginxDir = join(tmp, 'nginx');
+  mkdirSync(nginxDir);
+  for (const t of targets.slice(1)) {
+    try {
+      if (t.key === 'nginx') t.proc = await startNginx(nginxBin, nginxDir, upstreamPort);
+      else if (t.key === 'bare') {
+        t.proc = await startProcess('node', ['bench/bare-proxy.mjs'], {
+          env: { UPSTREAM: `http://127.0.0.1:${upstreamPort}` },
+          role: 'bare-proxy',
+        });
+      } else t.proc = await startTollgate(t, upstreamPort);
+    } catch (err) {
+      t.error = `did not start: ${firstError(String(err.message ?? err))}`;
+      fail(`${t.label} ${t.error}`);
+      continue;
+    }
+    const p = await probe(t.proc.port);
+    if (p.status !== 200 || p.body !== expected) {
+      t.error = `answered ${p.status}: ${p.body.slice(0, 200)}`;
+      if (t.tollgate) wrongAnswers = true;
+      fail(`${t.label} ${t.error} (the fixture or the gateway is wrong)`);
+    }
+  }
+
+  // ---- phase 1: peak throughput, interleaved rounds ----
+  for (const t of targets) if (alive(t)) wrkWith(url(t), { headers: HEADERS, connections, seconds: 2 }); // warm-up
+  for (let r = 0; r < rounds; r++) {
+    console.log(`-- peak round ${r + 1}/${rounds}`);
+    for (const t of targets) measure(t, 'peak', { connections, seconds });
+  }
+
+  // ---- phase 2: the same paced rate for all, about half the bare proxy's peak ----
+  const base = [byKey.bare, byKey.nginx, byKey.upstream].find((t) => t.peak.length > 0);
+  const peakBase = median(base.peak.map((x) => x.rps));
+  const targetRate = Math.max(100, Math.round(peakBase * loadFraction));
+  const pacedConnections = Number(process.env.BENCH_PACED_CONNECTIONS ?? connections);
+  const script = join(tmp, 'paced.lua');
+  writeFileSync(script, pacedScript(targetRate));
+  for (const t of targets) {
+    if (alive(t)) wrkWith(url(t), { headers: HEADERS, connections: pacedConnections, seconds: 1, script }); // warm-up
+  }
+  paced = { rate: targetRate, connections: pacedConnections, base: base.key };
+  for (let r = 0; r < rounds; r++) {
+    console.log(`-- paced round ${r + 1}/${rounds}: ~${targetRate} req/s, ${pacedConnections} connections`);
+    for (const t of targets)
+      measure(t, 'paced', { connections: pacedConnections, seconds: pacedSeconds, script });
+  }
+} finally {
+  for (const t of targets) {
+    if (t.proc) await stopProcess(t.proc).catch(() => undefined);
+  }
+  for (const prefix of redisPrefixes) {
+    await cleanRedisPrefix(redisUrl, prefix).catch((err) =>
+      console.error(`Redis clean-up of ${prefix}: ${err}`),
+    );
+  }
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+// ---- table ----
+for (const t of targets) {
+  const m = (phase, f) => median(t[phase].map(f));
+  t.rps = m('peak', (x) => x.rps);
+  t.p99 = m('peak', (x) => x.p99Ms);
+  t.pacedRps = m('paced', (x) => x.rps);
+  t.pacedP99 = m('paced', (x) => x.p99Ms);
+  t.non2xx = [...t.peak, ...t.paced].reduce((a, x) => a + x.non2xx, 0);
+  t.sockErrs = [...t.peak, ...t.paced].reduce((a, x) => a + socketErrors(x), 0);
+  // Below 90 % of the scheduled rate the target could not keep up: its paced p99 is a queue, not a latency.
+  t.saturated = paced !== null && t.pacedRps < 0.9 * paced.rate;
+}
+const f0 = (v) => (Number.isFinite(v) ? v.toFixed(0) : '—');
+const f2 = (v) => (Number.isFinite(v) ? v.toFixed(2) : '—');
+const signed = (v) => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${v.toFixed(2)}` : '—');
+const { upstream, nginx, bare } = byKey;
+function verdict(t) {
+  if (!t.tollgate) return '—';
+  const parts = [];
+  let ok = true;
+  if (t.target.bare !== undefined) {
+    parts.push(`≥ ${t.target.bare.toFixed(2)}× bare`);
+    ok &&= t.rps / bare.rps >= t.target.bare;
+  }
+  if (t.target.nginx !== undefined) {
+    parts.push(`≥ ${t.target.nginx.toFixed(2)}× nginx`);
+    ok &&= t.rps / nginx.rps >= t.target.nginx;
+  }
+  parts.push('+p99 ≤ 1 ms');
+  ok &&= !t.saturated && t.pacedP99 - upstream.pacedP99 <= 1;
+  return `${parts.join(', ')}: ${Number.isFinite(t.rps) && Number.isFinite(t.pacedP99) ? (ok ? '**met**' : '**not met**') : '—'}`;
+}
+const row = (t) =>
+  t.error && t.peak.length === 0
+    ? `| ${t.label} | ${t.error.replaceAll('|', '/')} |${' |'.repeat(10)}`
+    : `| ${t.label}${t.error ? ` (${t.error.replaceAll('|', '/')})` : ''} | ${f0(t.rps)} | ${t.peak.map((x) => f0(x.rps)).join(' / ')} | ${f2(t.rps / bare.rps)} | ${f2(t.rps / nginx.rps)} | ${f2(t.p99)} | ${f0(t.pacedRps)}${t.saturated ? ' (saturated)' : ''} | ${f2(t.pacedP99)} | ${t.key === 'upstream' ? '—' : signed(t.pacedP99 - upstream.pacedP99)} | ${t.tollgate ? signed(t.pacedP99 - bare.pacedP99) : '—'} | ${verdict(t)} | ${t.non2xx} / ${t.sockErrs} |`;
+const table = [
+  `Run ${new Date().toISOString()} on ${process.platform}/${process.arch}, Node ${process.version}, ${
+    readFileSync('/proc/cpuinfo', 'utf8').match(/^processor/gm)?.length ?? '?'
+  } CPUs. Peak: wrk -t1 -c${connections}, ${rounds} interleaved rounds of ${seconds} s (after a 2 s warm-up each); paced: ${paced ? `~${paced.rate} req/s (${loadFraction}× the ${paced.base === 'bare' ? 'bare proxy' : paced.base}'s peak), ${paced.connections} connections on a fixed schedule` : '—'}, ${rounds} rounds of ${pacedSeconds} s; medians. Request: \`GET ${PATH}\`, \`Host: ${HOST}\`, to every target.`,
+  '',
+  '| target | req/s (median) | req/s per round | × bare proxy | × nginx | p99 ms at peak | paced req/s | p99 ms paced | +p99 vs upstream | +p99 vs bare proxy | targets | non-2xx / socket errors |',
+  '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |',
+  ...targets.map(row),
+].join('\n');
+console.log(`\n${table}`);
+
+if (wrongAnswers) fail('Tollgate gave wrong answers (see above): docs/benchmarks.md left unchanged');
+else if (process.env.BENCH_WRITE !== '0') writeSection('docs/benchmarks.md', 'bench-gateway', table);
+if (failed) process.exit(1);
