@@ -122,6 +122,11 @@ function cacheSuite(name: string, open: () => Promise<{ inner: AuthView; cleanup
       expect(counting.calls).toBe(1);
       await Promise.all([cache.application('ta-s1', 'ta-a2'), cache.service('ta-s1')]);
       expect(counting.calls).toBe(3);
+      // 20 concurrent misses + 2 misses later; one hit in between, plus synchronous peeks.
+      expect(cache.stats).toEqual({ hits: 1, misses: 22 });
+      expect(cache.peek.service('ta-s1')).toBeDefined();
+      expect(cache.peek.service('ta-s9')).toBeUndefined();
+      expect(cache.stats).toEqual({ hits: 2, misses: 22 });
     });
 
     it('caches negative answers too', async () => {

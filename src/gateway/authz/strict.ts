@@ -1,8 +1,9 @@
 /**
  * `strict`: one atomic authrep through the authorization core per call (the same code and counters the
  * backend's Service Management API uses): exact under any concurrency, across any number of gateways.
+ * With in-process stores (and auth view cache hits) the verdict comes back without a promise.
  */
-import { type AuthOutcome, authorizeRequest, NO_EXTENSIONS } from '../../backend/authorize.js';
+import { type AuthOutcome, authorize, NO_EXTENSIONS } from '../../backend/authorize.js';
 import type { BackendDeps } from '../../backend/deps.js';
 import { emptyParams, type ParamMap } from '../../backend/params.js';
 import type { AuthCall, Authorizer, RateLimitState, Verdict } from './types.js';
@@ -48,15 +49,24 @@ export function verdictOf(o: AuthOutcome): Verdict {
   };
 }
 
+/**
+ * One authrep of `call` through the core over `deps`: the verdict, synchronously when every store answer
+ * was (in-process stores, cache hits, local counting), else a promise. Throws or rejects on store faults.
+ */
+export function decideWith(deps: BackendDeps, call: AuthCall): Verdict | Promise<Verdict> {
+  const o = authorize(deps, {
+    endpoint: 'authrep',
+    params: authrepParams(call),
+    invalidUtf8: false,
+    ext: EXT,
+  });
+  return o instanceof Promise ? o.then(verdictOf) : verdictOf(o);
+}
+
 export function createStrictAuthorizer(deps: BackendDeps): Authorizer {
   return {
     decide(call) {
-      return authorizeRequest(deps, {
-        endpoint: 'authrep',
-        params: authrepParams(call),
-        invalidUtf8: false,
-        ext: EXT,
-      }).then(verdictOf);
+      return decideWith(deps, call);
     },
     async close() {},
   };

@@ -29,6 +29,8 @@ export class CachedAuthView implements AuthView {
   private readonly inflight = new Map<string, Promise<unknown>>();
   /** Bumped by every invalidation; a lookup only fills the cache if it is unchanged since it started. */
   private generation = 0;
+  private hits = 0;
+  private misses = 0;
   private readonly clock: () => number;
   private readonly unsubscribe: () => void;
 
@@ -115,6 +117,11 @@ export class CachedAuthView implements AuthView {
     return this.entries.size;
   }
 
+  /** Lookups answered from the cache, and lookups that had to ask the inner view (shared ones count once each). */
+  get stats(): { readonly hits: number; readonly misses: number } {
+    return { hits: this.hits, misses: this.misses };
+  }
+
   private invalidate(): void {
     this.generation++;
     this.entries.clear();
@@ -128,12 +135,14 @@ export class CachedAuthView implements AuthView {
     this.entries.delete(key);
     if (hit.expiresAt <= this.clock()) return undefined;
     this.entries.set(key, hit);
+    this.hits++;
     return hit.value as T;
   }
 
   private cached<T>(key: string, load: () => Promise<T>): Promise<T> {
     const hit = this.hit<T>(key);
     if (hit !== undefined) return Promise.resolve(hit);
+    this.misses++;
     const pending = this.inflight.get(key);
     if (pending) return pending as Promise<T>;
     const generation = this.generation;
