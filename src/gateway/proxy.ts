@@ -2,7 +2,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Duplex } from 'node:stream';
+import { type Duplex, Transform, type TransformCallback } from 'node:stream';
 import tls, { type TLSSocket } from 'node:tls';
 import { type Dispatcher, Pool } from 'undici';
 import type { Route, UpstreamTarget } from './router.js';
@@ -13,6 +13,7 @@ export const GATEWAY_ERRORS = {
   bad_request: { status: 400, message: 'the request target must be an absolute path' },
   upstream_unreachable: { status: 502, message: 'the upstream could not be reached' },
   upstream_timeout: { status: 504, message: 'the upstream did not answer in time' },
+  payload_too_large: { status: 413, message: 'the body is larger than the service allows' },
 } as const;
 export type GatewayErrorCode = keyof typeof GATEWAY_ERRORS;
 
@@ -65,20 +66,72 @@ export interface ForwardOutcome {
   /** Response body bytes relayed to the client. */
   readonly bytesOut: number;
   /** Set when the exchange did not complete normally. */
-  readonly error?: 'upstream_unreachable' | 'upstream_timeout' | 'upstream_aborted' | 'client_aborted';
+  readonly error?:
+    | 'upstream_unreachable'
+    | 'upstream_timeout'
+    | 'upstream_aborted'
+    | 'client_aborted'
+    | 'payload_too_large';
+  /** Extra attempts made (retry policy). */
+  readonly retries?: number;
 }
 
 /** Stage hooks for later policies. Meant to be built once per service, not per request. */
 export interface ForwardHooks {
   onRequestHeaders?(headers: ProxyHeaders, req: IncomingMessage): void;
-  onResponseHeaders?(status: number, headers: ProxyHeaders, req: IncomingMessage): void;
+  /** May edit the headers; a number returned replaces the status sent to the client. */
+  onResponseHeaders?(status: number, headers: ProxyHeaders, req: IncomingMessage): number | undefined;
   onDone?(outcome: ForwardOutcome, req: IncomingMessage): void;
 }
 
+/** When a failed attempt is tried again (retry policy): idempotent requests without a body only. */
+export interface RetryCases {
+  /** The connection failed (refused, reset, closed before an answer). */
+  readonly error: boolean;
+  /** Connect timeout, or no response head in time. */
+  readonly timeout: boolean;
+  /** Upstream statuses that are retried (their bodies are drained, so the connection is kept). */
+  readonly statuses: ReadonlySet<number>;
+}
+
+/** A service's forwarding settings from its policy chain (built once per config version). */
+export interface ForwardSettings {
+  /** TCP (+TLS) connect timeout instead of the proxy's (undici pools are per origin and timeout). */
+  readonly connectMs?: number;
+  /** Response head and between-chunk timeout instead of the proxy's. */
+  readonly readMs?: number;
+  /** Extra attempts after the first; 0: none. */
+  readonly retries: number;
+  readonly retryOn: RetryCases;
+  /** Largest request body streamed upstream (bytes); 0: no limit. Exceeded: 413 (or a cut connection). */
+  readonly requestLimit: number;
+  /** Largest response body relayed (bytes); 0: no limit. Content-Length over it: 413; streamed: cut. */
+  readonly responseLimit: number;
+}
+
+/** Per-request forwarding: where to (routing may pick another upstream) and the service's settings. */
+export interface ForwardOptions {
+  readonly upstream: UpstreamTarget;
+  readonly settings: ForwardSettings | null;
+}
+
 export interface UpstreamProxy {
-  forward(req: IncomingMessage, res: ServerResponse, route: Route, hooks?: ForwardHooks): void;
+  forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: Route,
+    hooks?: ForwardHooks,
+    opts?: ForwardOptions,
+  ): void;
   /** WebSocket / `Upgrade` passthrough: forwards the upgrade request, then pipes raw bytes both ways. */
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, route: Route, hooks?: ForwardHooks): void;
+  upgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    route: Route,
+    hooks?: ForwardHooks,
+    opts?: ForwardOptions,
+  ): void;
   /** Closes every pool (in-flight requests finish first). */
   close(): Promise<void>;
 }
@@ -175,7 +228,16 @@ function responseHeaders(raw: Buffer[]): ProxyHeaders {
 const kExchange = Symbol('tollgate.exchange');
 type TaggedResponse = ServerResponse & { [kExchange]?: Exchange };
 const CLIENT_GONE = new Error('client closed the connection');
+const TOO_LARGE = new Error('the body is larger than the service allows');
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+/** Methods a retry may repeat (RFC 9110 §9.2.2), when they carry no body. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+
+/** What dispatches an exchange (again, for a retry). */
+interface Dispatch {
+  readonly pool: Pool;
+  readonly opts: Dispatcher.DispatchOptions;
+}
 
 /**
  * One forwarded exchange, as undici's core dispatch handler (onConnect/onHeaders/onData/…: the
@@ -190,12 +252,20 @@ class Exchange {
   bytesOut = 0;
   clientGone = false;
   finished = false;
+  /** Retry policy: attempts left, attempts made, and whether the current answer is drained for a retry. */
+  attemptsLeft = 0;
+  retried = 0;
+  discarding = false;
+  /** A payload limit was exceeded (request body streamed, or response). */
+  tooLarge = false;
+  dispatch: Dispatch | null = null;
 
   constructor(
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
     readonly hooks: ForwardHooks | null,
     readonly start: number,
+    readonly settings: ForwardSettings | null,
   ) {}
 
   onConnect(abort: (err?: Error) => void): void {
@@ -210,19 +280,53 @@ class Exchange {
   onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx interim answers are not relayed
     this.resume = resume;
+    const s = this.settings;
+    if (s !== null) {
+      if (this.attemptsLeft > 0 && s.retryOn.statuses.has(statusCode)) {
+        this.discarding = true; // drained, so the connection is kept; retried on completion
+        return true;
+      }
+      if (s.responseLimit > 0 && contentLength(raw) > s.responseLimit) {
+        this.tooLarge = true;
+        this.status = GATEWAY_ERRORS.payload_too_large.status;
+        sendGatewayError(this.res, 'payload_too_large');
+        this.abort?.(TOO_LARGE);
+        return false;
+      }
+    }
     const headers = responseHeaders(raw);
-    this.hooks?.onResponseHeaders?.(statusCode, headers, this.req);
-    this.res.writeHead(statusCode, headers as OutgoingHttpHeaders); // a throw here aborts the request
-    this.status = statusCode;
+    const status = this.hooks?.onResponseHeaders?.(statusCode, headers, this.req) ?? statusCode;
+    this.res.writeHead(status, headers as OutgoingHttpHeaders); // a throw here aborts the request
+    this.status = status;
     return true;
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.settings !== null) return this.onDataWithSettings(chunk);
     this.bytesOut += chunk.length;
     return this.res.write(chunk); // false pauses undici's parser until 'drain'
   }
 
+  /** onData for a service with forwarding policies: drained retries and the response limit. */
+  private onDataWithSettings(chunk: Buffer): boolean {
+    if (this.discarding || this.tooLarge) return true;
+    this.bytesOut += chunk.length;
+    const limit = this.settings!.responseLimit;
+    if (limit > 0 && this.bytesOut > limit) {
+      // Too late for a 413: the head went out. Cut the connection (a truncated body must not look whole).
+      this.tooLarge = true;
+      this.res.destroy();
+      this.abort?.(TOO_LARGE);
+      return false;
+    }
+    return this.res.write(chunk); // false pauses undici's parser until 'drain'
+  }
+
   onComplete(): void {
+    if (this.discarding) {
+      this.retry();
+      return;
+    }
     this.res.end(); // upstream trailers are dropped: clients rarely ask for them (TE: trailers)
     this.done(undefined);
   }
@@ -231,10 +335,24 @@ class Exchange {
     if (this.finished) return;
     const res = this.res;
     if (this.clientGone || res.destroyed || this.req.socket.destroyed) {
-      this.done('client_aborted');
+      this.done(this.tooLarge ? 'payload_too_large' : 'client_aborted');
+      return;
+    }
+    if (this.tooLarge) {
+      if (!res.headersSent) {
+        // The request body went over the limit while it streamed: the rest is not read, so close.
+        this.status = GATEWAY_ERRORS.payload_too_large.status;
+        res.setHeader('connection', 'close');
+        sendGatewayError(res, 'payload_too_large');
+      }
+      this.done('payload_too_large');
       return;
     }
     const timeout = err.code !== undefined && TIMEOUT_CODES.has(err.code);
+    if (!res.headersSent && this.attemptsLeft > 0 && this.retryable(err, timeout)) {
+      this.retry();
+      return;
+    }
     if (res.headersSent) {
       // Too late for a status: cutting the socket is the only honest signal of a truncated body.
       res.destroy();
@@ -252,14 +370,76 @@ class Exchange {
     // Upgrades take the raw-socket path (`upgrade()`); forward() never asks undici for one.
   }
 
+  /** Whether a failed attempt may be tried again under the retry policy's cases. */
+  private retryable(err: Error & { code?: string }, timeout: boolean): boolean {
+    if (this.discarding) return true; // the retried answer's body failed: retry as planned
+    const on = this.settings!.retryOn;
+    if (timeout || err.code === 'UND_ERR_CONNECT_TIMEOUT') return on.timeout;
+    return on.error;
+  }
+
+  private retry(): void {
+    this.attemptsLeft--;
+    this.retried++;
+    this.discarding = false;
+    this.abort = null;
+    this.resume = null;
+    this.status = 0;
+    const d = this.dispatch!;
+    d.pool.dispatch(d.opts, this as unknown as Dispatcher.DispatchHandler);
+  }
+
   done(error: ForwardOutcome['error']): void {
     this.finished = true;
     const onDone = this.hooks?.onDone;
     if (onDone === undefined) return;
     const status = this.status === 0 ? 499 : this.status;
     const upstreamMs = performance.now() - this.start;
-    const o = { status, upstreamMs, bytesIn: this.bytesIn, bytesOut: this.bytesOut };
-    onDone(error === undefined ? o : { ...o, error }, this.req);
+    const o: ForwardOutcome = { status, upstreamMs, bytesIn: this.bytesIn, bytesOut: this.bytesOut };
+    if (error !== undefined || this.retried > 0)
+      onDone(
+        {
+          ...o,
+          ...(error !== undefined ? { error } : {}),
+          ...(this.retried > 0 ? { retries: this.retried } : {}),
+        },
+        this.req,
+      );
+    else onDone(o, this.req);
+  }
+}
+
+/** The response's Content-Length from undici's raw list, or -1. */
+function contentLength(raw: Buffer[]): number {
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 14 && name.toString('latin1').toLowerCase() === 'content-length') {
+      const n = Number(raw[i + 1]!.toString('latin1'));
+      return Number.isFinite(n) ? n : -1;
+    }
+  }
+  return -1;
+}
+
+/** Counts a streamed request body on its way upstream; over the limit it fails, and undici aborts. */
+class BodyLimit extends Transform {
+  private seen = 0;
+
+  constructor(
+    private readonly limit: number,
+    private readonly ex: Exchange,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.limit) {
+      this.ex.tooLarge = true;
+      cb(TOO_LARGE);
+      return;
+    }
+    cb(null, chunk);
   }
 }
 
@@ -280,6 +460,19 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
 }
 
+/** The body undici sends: none, the request itself, or the request through a streamed-size limit. */
+function bodyOf(req: IncomingMessage, ex: Exchange): IncomingMessage | Transform | null {
+  if (!hasBody(req)) return null;
+  const limit = ex.settings?.requestLimit ?? 0;
+  if (limit <= 0) return req;
+  const cl = req.headers['content-length'];
+  // A declared length within the limit cannot be exceeded (node enforces it); the runtime refused larger.
+  if (cl !== undefined && req.headers['transfer-encoding'] === undefined && Number(cl) <= limit) return req;
+  const counted = new BodyLimit(limit, ex);
+  req.pipe(counted);
+  return counted;
+}
+
 /** Builds the proxy; one undici Pool per upstream origin, created on first use and kept alive. */
 export function createProxy(opts: ProxyOptions = {}): UpstreamProxy {
   const t: ProxyTimeouts = Object.freeze({
@@ -291,51 +484,91 @@ export function createProxy(opts: ProxyOptions = {}): UpstreamProxy {
   const pools = new Map<string, Pool>();
   const tlsOptions = opts.tls ?? {};
 
-  function poolFor(up: UpstreamTarget): Pool {
-    let pool = pools.get(up.origin);
+  /** The pool of an origin; a service's own connect timeout gets its own pool (undici sets it per pool). */
+  function poolFor(up: UpstreamTarget, connectMs?: number): Pool {
+    const key = connectMs === undefined ? up.origin : `${up.origin} ${connectMs}`;
+    let pool = pools.get(key);
     if (pool === undefined) {
       pool = new Pool(up.origin, {
         connections: opts.connectionsPerOrigin ?? null,
-        connectTimeout: t.connectMs,
+        connectTimeout: connectMs ?? t.connectMs,
         headersTimeout: t.headersMs,
         bodyTimeout: t.bodyMs,
         keepAliveTimeout: opts.keepAliveMs ?? 4_000,
         connect: { ...tlsOptions },
       });
-      pools.set(up.origin, pool);
+      pools.set(key, pool);
     }
     return pool;
   }
 
   return {
-    forward(req, res, route, hooks) {
-      const up = route.upstream;
+    forward(req, res, route, hooks, fo) {
+      const tagged = res as TaggedResponse;
+      if (fo === undefined) {
+        const up = route.upstream;
+        const headers = requestHeaders(req, up, false);
+        hooks?.onRequestHeaders?.(headers, req);
+        const ex = new Exchange(req, res, hooks ?? null, performance.now(), null);
+        tagged[kExchange] = ex;
+        res.on('drain', onResponseDrain);
+        res.on('close', onResponseClose);
+        poolFor(up).dispatch(
+          {
+            path: up.basePath + (req.url ?? '/'),
+            method: req.method ?? 'GET',
+            headers,
+            body: hasBody(req) ? req : null,
+            headersTimeout: t.headersMs,
+            bodyTimeout: t.bodyMs,
+          },
+          // Exchange speaks undici's core handler interface; its typings describe onBodySent's argument wrongly.
+          ex as unknown as Dispatcher.DispatchHandler,
+        );
+        return;
+      }
+      // A service with forwarding policies: routing's upstream, its timeouts, retries and payload limits.
+      const up = fo.upstream;
+      const s = fo.settings;
       const headers = requestHeaders(req, up, false);
       hooks?.onRequestHeaders?.(headers, req);
-      const ex = new Exchange(req, res, hooks ?? null, performance.now());
-      const tagged = res as TaggedResponse;
+      const ex = new Exchange(req, res, hooks ?? null, performance.now(), s);
+      const method = req.method ?? 'GET';
+      const body = bodyOf(req, ex);
+      if (s !== null && s.retries > 0 && body === null && IDEMPOTENT.has(method)) ex.attemptsLeft = s.retries;
       tagged[kExchange] = ex;
       res.on('drain', onResponseDrain);
       res.on('close', onResponseClose);
-      poolFor(up).dispatch(
-        {
+      const d: Dispatch = {
+        pool: poolFor(up, s?.connectMs),
+        opts: {
           path: up.basePath + (req.url ?? '/'),
-          method: req.method ?? 'GET',
+          method,
           headers,
-          body: hasBody(req) ? req : null,
-          headersTimeout: t.headersMs,
-          bodyTimeout: t.bodyMs,
+          body,
+          headersTimeout: s?.readMs ?? t.headersMs,
+          bodyTimeout: s?.readMs ?? t.bodyMs,
         },
-        // Exchange speaks undici's core handler interface; its typings describe onBodySent's argument wrongly.
-        ex as unknown as Dispatcher.DispatchHandler,
-      );
+      };
+      ex.dispatch = d;
+      d.pool.dispatch(d.opts, ex as unknown as Dispatcher.DispatchHandler);
     },
 
-    upgrade(req, socket, head, route, hooks) {
-      const up = route.upstream;
+    upgrade(req, socket, head, route, hooks, fo) {
+      const up = fo?.upstream ?? route.upstream;
       const headers = requestHeaders(req, up, true);
       hooks?.onRequestHeaders?.(headers, req);
-      tunnel(req, socket, head, up, headers, t, tlsOptions);
+      const connectMs = fo?.settings?.connectMs;
+      const readMs = fo?.settings?.readMs;
+      const tt =
+        connectMs === undefined && readMs === undefined
+          ? t
+          : {
+              connectMs: connectMs ?? t.connectMs,
+              headersMs: readMs ?? t.headersMs,
+              bodyMs: readMs ?? t.bodyMs,
+            };
+      tunnel(req, socket, head, up, headers, tt, tlsOptions);
     },
 
     async close() {

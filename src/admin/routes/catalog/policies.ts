@@ -1,11 +1,15 @@
 /**
  * Admin API: a service's policy chain, read and replaced whole. Names come from the gateway's list;
- * each configuration is an object here, checked per policy when the gateway issue brings the schemas.
+ * each configuration is checked against its policy's schema (src/config/policies.ts), as `apply` does,
+ * and stored as sent.
  */
+import { formatPath } from '../../../config/faults.js';
+import { checkPolicies } from '../../../config/policies.js';
 import { POLICY_NAMES } from '../../../config/schema.js';
 import { parsePolicies } from '../../../store/sql/repo/catalog.js';
 import { requireTenant } from '../../auth.js';
 import { commitChange } from '../../change.js';
+import { AdminError } from '../../errors.js';
 import { checkIfMatch, withEtag } from '../../http-conventions.js';
 import type { AdminRoute, JsonSchema } from '../../route.js';
 import { ownService, params, pathParams } from './common.js';
@@ -60,6 +64,17 @@ export const POLICY_ROUTES: readonly AdminRoute[] = [
         enabled: p.enabled,
         configuration: p.configuration,
       }));
+      const faults = checkPolicies(chain);
+      if (faults.length > 0) {
+        const first = faults[0]!;
+        throw new AdminError(
+          'invalid_request',
+          `${formatPath(first.path)}: ${first.message}${faults.length > 1 ? ` (and ${faults.length - 1} more)` : ''}`,
+          {
+            errors: faults.map((f) => ({ path: `body/${f.path.join('/')}`, message: f.message })),
+          },
+        );
+      }
       const out = await commitChange(ctx, req, principal, requireTenant(principal), async (trx) => {
         const before = parsePolicies((await ownService(trx, principal, service_id)).policies);
         checkIfMatch(req, before);
