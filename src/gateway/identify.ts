@@ -5,6 +5,7 @@
  * application by `azp` / `client_id`.
  */
 
+import type { ServiceAuth } from '../store/sql/repo/records.js';
 import type { AppCredentials } from './authz/types.js';
 import { extractCredentials, type HeaderRecord } from './credentials.js';
 import { OidcVerifier } from './oidc.js';
@@ -24,8 +25,13 @@ export interface Identifier {
 
 export function createIdentifier(opts: IdentifyOptions = {}): Identifier {
   const verifiers = new Map<string, OidcVerifier>();
+  // Per settings object (a config version's), so a request does no key building; equal settings across
+  // config versions share one verifier (and its keys and verified tokens) through `verifiers`.
+  const bySettings = new WeakMap<ServiceAuth, OidcVerifier>();
   const verifierFor = (svc: GatewayService): OidcVerifier | null => {
     const a = svc.authConfig;
+    const known = bySettings.get(a);
+    if (known !== undefined) return known;
     if (a.issuer === undefined) return null;
     const key = `${a.issuer}\n${a.jwks_url ?? ''}\n${a.audience ?? ''}`;
     let v = verifiers.get(key);
@@ -41,6 +47,7 @@ export function createIdentifier(opts: IdentifyOptions = {}): Identifier {
       });
       verifiers.set(key, v);
     }
+    bySettings.set(a, v);
     return v;
   };
   return {

@@ -18,7 +18,10 @@ export interface JwksCacheOptions {
   readonly issuer: string;
   /** The JWKS address; when absent it is read from `<issuer>/.well-known/openid-configuration`. */
   readonly jwksUri?: string;
-  /** Least time between two fetches caused by an unknown `kid`. Default 30 s (jose's cooldown). */
+  /**
+   * Least time between two fetches caused by an unknown `kid` (other fetches — the first, stale keys —
+   * do not count). Default 30 s (jose's cooldown).
+   */
   readonly minRefetchIntervalMs?: number;
   /** Keys older than this are refetched on next use (old keys kept if that fails). Default 10 min. */
   readonly maxAgeMs?: number;
@@ -56,6 +59,8 @@ export class JwksCache {
   private set: LocalJWKSet | null = null;
   private fetchedAt = 0;
   private attemptedAt = Number.NEGATIVE_INFINITY;
+  /** When an unknown kid last caused a fetch. */
+  private kidFetchAt = Number.NEGATIVE_INFINITY;
   private inflight: Promise<void> | null = null;
   private lastFailure: string | undefined;
 
@@ -82,8 +87,13 @@ export class JwksCache {
     const first = await this.lookup(header);
     if (first.ok || first.code !== 'unknown_kid') return first;
     // An unknown kid may be a key the issuer has just rotated in; ask again, at most once per window
-    // so that tokens with made-up kids cannot turn the gateway into a flood against the issuer.
-    if (this.inflight === null && this.now() - this.attemptedAt < this.minRefetchMs) return first;
+    // so that tokens with made-up kids cannot turn the gateway into a flood against the issuer. The
+    // window runs from the last fetch an unknown kid caused: a key rotated in just after a scheduled
+    // (first or stale-keys) fetch is still found at once.
+    if (this.inflight === null) {
+      if (this.now() - this.kidFetchAt < this.minRefetchMs) return first;
+      this.kidFetchAt = this.now();
+    }
     await this.refresh();
     return this.lookup(header);
   }
