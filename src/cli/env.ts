@@ -37,6 +37,18 @@ const EnvSchema = z.object({
     .string()
     .min(24, 'must be at least 24 characters (it grants platform-wide rights)')
     .optional(),
+  /** A gateway-only process takes its config from this control plane (admin API) instead of SQL. */
+  TOLLGATE_CONTROL_PLANE_URL: z
+    .string()
+    .regex(/^https?:\/\//, 'must be an http(s):// URL of the control plane (admin API)')
+    .optional(),
+  /** A platform token the gateway presents to the control plane. */
+  TOLLGATE_CONTROL_PLANE_TOKEN: z
+    .string()
+    .min(24, 'must be a platform token (at least 24 characters)')
+    .optional(),
+  /** Most usage events a gateway holds while the usage log is slow or down (past it, events are dropped). */
+  TOLLGATE_USAGE_QUEUE_MAX: z.coerce.number().int().min(1000).max(100_000_000).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
 });
 
@@ -53,6 +65,11 @@ export function readEnv(source: NodeJS.ProcessEnv = process.env): Env {
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
     throw new Error(`invalid environment:\n  ${lines.join('\n  ')}`);
+  }
+  if (parsed.data.TOLLGATE_CONTROL_PLANE_URL && !parsed.data.TOLLGATE_CONTROL_PLANE_TOKEN) {
+    throw new Error(
+      'invalid environment:\n  TOLLGATE_CONTROL_PLANE_TOKEN: required with TOLLGATE_CONTROL_PLANE_URL (a platform token)',
+    );
   }
   return Object.freeze(parsed.data);
 }

@@ -1,17 +1,238 @@
 /**
  * Usage recording off the response path: one usage event per forwarded request (service, app, metric
- * deltas, status, latency, bytes, timestamp), queued and written to the usage log in batches.
+ * deltas, status, latency, upstream latency, bytes, timestamp), queued and written to the usage log's
+ * `events` stream in batches.
+ *
+ * The queue is bounded (`maxQueue` events). It is written every `flushMs`, or at once when a batch is
+ * full. A write that fails (the store is down) keeps its batch — same record ids, same event ids — and
+ * is retried with backoff while new events keep queueing; events are dropped (and counted) only when the
+ * bound is reached. So nothing is lost while the store is up, and an outage shorter than the queue's
+ * capacity loses nothing either. A retried write that had in fact succeeded can write a batch twice:
+ * events carry ids, and readers de-duplicate by id (the usage log is at-least-once).
  */
-import type { UsageEventPayload, UsageEventRecorder } from '../backend/events.js';
+import type {
+  IdentifiedUsageEvent,
+  UsageBatchPayload,
+  UsageEventPayload,
+  UsageEventRecorder,
+} from '../backend/events.js';
+import { freshId } from '../backend/events.js';
+import type { Logger } from '../obs/logger.js';
+import type { LogRecord, UsageLog } from '../store/ports.js';
+import type { UsageQueueStats } from './metrics.js';
 import type { ForwardOutcome } from './proxy.js';
 
 export interface GatewayUsageSink {
   /** Queues the event of one finished exchange; never blocks, never throws. */
   record(event: UsageEventPayload, outcome: ForwardOutcome, latencyMs: number): void;
-  /** Writes everything queued. */
-  flush(): Promise<void>;
+  /** Writes everything queued (gives up after `timeoutMs`, default 5 s, when the store stays down). */
+  flush(timeoutMs?: number): Promise<void>;
 }
 
+export interface UsageQueueOptions {
+  /** Longest an event waits before its batch is written (default 100 ms). */
+  readonly flushMs?: number;
+  /** Events per usage-log record (default 1000). */
+  readonly maxBatch?: number;
+  /** Records per write (default 10: a backlog drains `maxBatch × maxRecords` events per round trip). */
+  readonly maxRecords?: number;
+  /** Most events held (default 200 000); past it new events are dropped and counted. */
+  readonly maxQueue?: number;
+  /** Retry backoff after a failed write: first and longest wait (default 100 ms and 5 s). */
+  readonly retryMinMs?: number;
+  readonly retryMaxMs?: number;
+  readonly logger?: Logger;
+}
+
+/** A gateway usage event as written: the authorizer's event plus the exchange's outcome and an id. */
+type GatewayEvent = {
+  -readonly [K in keyof IdentifiedUsageEvent]: IdentifiedUsageEvent[K];
+};
+
+interface Pending {
+  readonly records: LogRecord[];
+  readonly events: number;
+}
+
+export const DEFAULT_USAGE_QUEUE_MAX = 200_000;
+
+export class GatewayUsageQueue implements GatewayUsageSink, UsageQueueStats {
+  private queue: GatewayEvent[] = [];
+  /** The write in progress or being retried: its records keep their ids across retries. */
+  private pending: Pending | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private pumping: Promise<void> | null = null;
+  private backoffMs: number;
+  private outageSince = 0;
+  private closed = false;
+  dropped = 0;
+  written = 0;
+  failures = 0;
+
+  private readonly flushMs: number;
+  private readonly maxBatch: number;
+  private readonly maxRecords: number;
+  private readonly maxQueue: number;
+  private readonly retryMinMs: number;
+  private readonly retryMaxMs: number;
+  private readonly logger: Logger | undefined;
+
+  constructor(
+    private readonly log: UsageLog,
+    opts: UsageQueueOptions = {},
+  ) {
+    this.flushMs = opts.flushMs ?? 100;
+    this.maxBatch = opts.maxBatch ?? 1000;
+    this.maxRecords = opts.maxRecords ?? 10;
+    this.maxQueue = opts.maxQueue ?? DEFAULT_USAGE_QUEUE_MAX;
+    this.retryMinMs = opts.retryMinMs ?? 100;
+    this.retryMaxMs = opts.retryMaxMs ?? 5000;
+    this.backoffMs = this.retryMinMs;
+    this.logger = opts.logger;
+  }
+
+  /** Events held: queued, plus those of the write in progress. */
+  get depth(): number {
+    return this.queue.length + (this.pending === null ? 0 : this.pending.events);
+  }
+
+  record(event: UsageEventPayload, outcome: ForwardOutcome, latencyMs: number): void {
+    if (this.queue.length + (this.pending === null ? 0 : this.pending.events) >= this.maxQueue) {
+      this.dropped++;
+      return;
+    }
+    const e: GatewayEvent = {
+      type: 'usage',
+      id: freshId(),
+      source: 'gateway',
+      serviceId: event.serviceId,
+      appId: event.appId,
+      timestamp: event.timestamp,
+      usage: event.usage,
+      status: outcome.status,
+      latencyMs,
+      upstreamMs: outcome.upstreamMs,
+      bytesIn: outcome.bytesIn,
+      bytesOut: outcome.bytesOut,
+    };
+    if (event.set !== undefined) e.set = event.set;
+    if (event.responseCode !== undefined) e.responseCode = event.responseCode;
+    this.queue.push(e);
+    if (this.pumping !== null) return; // the running pump picks it up
+    if (this.queue.length >= this.maxBatch) this.kick();
+    else if (this.timer === undefined) {
+      this.timer = setTimeout(this.onTimer, this.flushMs);
+      this.timer.unref();
+    }
+  }
+
+  async flush(timeoutMs = 5000): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (this.depth > 0 && performance.now() < deadline) {
+      this.kick();
+      const pump = this.pumping;
+      if (pump === null) break;
+      let t: NodeJS.Timeout | undefined;
+      const left = deadline - performance.now();
+      await Promise.race([pump, new Promise<void>((r) => (t = setTimeout(r, Math.max(0, left))))]);
+      clearTimeout(t);
+    }
+  }
+
+  /** Writes what is queued (up to `timeoutMs`), then stops; what is left is logged as lost. */
+  async close(timeoutMs = 5000): Promise<void> {
+    await this.flush(timeoutMs);
+    this.closed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.depth > 0) {
+      this.logger?.error({ events: this.depth }, 'usage log unreachable at shutdown: usage events lost');
+    }
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.kick();
+  };
+
+  private kick(): void {
+    if (this.pumping !== null || this.closed) return;
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.pumping = this.pump().finally(() => {
+      this.pumping = null;
+      // Less than a batch left: the timer writes it (batches stay large under a steady trickle).
+      if (this.queue.length > 0 && !this.closed) {
+        if (this.queue.length >= this.maxBatch) this.kick();
+        else if (this.timer === undefined) {
+          this.timer = setTimeout(this.onTimer, this.flushMs);
+          this.timer.unref();
+        }
+      }
+    });
+  }
+
+  /** Writes batches until less than a full one is left (or everything, on the first round). */
+  private async pump(): Promise<void> {
+    let first = true;
+    while (!this.closed) {
+      if (this.pending === null) {
+        if (this.queue.length === 0 || (!first && this.queue.length < this.maxBatch)) return;
+        this.pending = this.cut();
+      }
+      first = false;
+      const p = this.pending;
+      try {
+        await this.log.append('events', p.records);
+      } catch (err) {
+        this.failures++;
+        if (this.outageSince === 0) {
+          this.outageSince = Date.now();
+          this.logger?.warn({ err }, 'usage log unreachable: usage events are kept and retried');
+        }
+        await sleep(this.backoffMs);
+        this.backoffMs = Math.min(this.retryMaxMs, this.backoffMs * 2);
+        continue;
+      }
+      this.pending = null;
+      this.written += p.events;
+      this.backoffMs = this.retryMinMs;
+      if (this.outageSince !== 0) {
+        this.logger?.info(
+          { downMs: Date.now() - this.outageSince, queued: this.depth },
+          'usage log reachable again: buffered usage events are being written',
+        );
+        this.outageSince = 0;
+      }
+    }
+  }
+
+  /** Takes up to `maxRecords` batches off the queue. */
+  private cut(): Pending {
+    const take = Math.min(this.queue.length, this.maxBatch * this.maxRecords);
+    let events: GatewayEvent[];
+    if (take === this.queue.length) {
+      events = this.queue;
+      this.queue = [];
+    } else {
+      events = this.queue.slice(0, take);
+      this.queue = this.queue.slice(take);
+    }
+    const records: LogRecord[] = [];
+    for (let i = 0; i < events.length; i += this.maxBatch) {
+      const batch = events.length <= this.maxBatch ? events : events.slice(i, i + this.maxBatch);
+      records.push({
+        id: freshId(),
+        payload: { type: 'usage_batch', events: batch } satisfies UsageBatchPayload,
+      });
+    }
+    return { records, events: events.length };
+  }
+}
+
+/** A sink over the backend's recorder (no retry on failure): for tests and tools; gateways use the queue. */
 export function createUsageSink(recorder: UsageEventRecorder): GatewayUsageSink {
   return {
     record(event, outcome, latencyMs) {
@@ -27,4 +248,8 @@ export function createUsageSink(recorder: UsageEventRecorder): GatewayUsageSink 
     },
     flush: () => recorder.flush(),
   };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
 }

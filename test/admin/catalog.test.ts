@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyConfig } from '../../src/config/apply.js';
 import { exportConfig } from '../../src/config/export.js';
+import { loadGatewayConfig } from '../../src/gateway/loader.js';
 import { sqlCases } from '../config/sql-cases.js';
 import { type Bed, openBed } from './catalog-support.js';
 
@@ -438,6 +439,147 @@ for (const c of sqlCases) {
         .execute();
       expect(audit).toHaveLength(1);
       expect(JSON.stringify(audit)).not.toContain(key);
+    });
+
+    it("takes the gateway settings with the config's validation, and the gateway compiles them", async () => {
+      const settings = {
+        upstream: 'http://127.0.0.1:9',
+        hosts: ['edge.example.com'],
+        path_prefix: '/v1',
+        auth: {
+          mode: 'oidc',
+          issuer: 'https://id.example.com',
+          jwks_url: 'https://id.example.com/jwks',
+          audience: 'api',
+        },
+        authorization: { mode: 'batched', on_store_failure: 'allow', flush_ms: 50, store_timeout_ms: 20 },
+        errors: {
+          limits_exceeded: { status: 429, content_type: 'application/json', body: '{"error":"slow down"}' },
+          auth_missing: { status: 401 },
+        },
+        rate_limit_headers: true,
+      };
+      const created = await bed.call('POST', '/services', { body: { system_name: 'edge', ...settings } });
+      expect(created.status, JSON.stringify(created.json)).toBe(201);
+      const id = created.json.id as string;
+      expect(created.json).toMatchObject({
+        ...settings,
+        auth: { ...settings.auth, location: 'header', param: 'Authorization' },
+        backend: null,
+      });
+      const plain = await bed.call('GET', '/services/7000');
+      expect(plain.json).toMatchObject({
+        path_prefix: null,
+        errors: null,
+        rate_limit_headers: false,
+        backend: null,
+      });
+
+      // The config's checks, with the body path of each fault.
+      const refused = async (body: unknown, path: string) => {
+        const r = await bed.call('POST', '/services', { body: { system_name: 'bad', ...(body as object) } });
+        expect(r.status, JSON.stringify(r.json)).toBe(400);
+        // (schema faults come as `body/…`, the config's checks as `/body/…`)
+        const paths = r.json.errors.map((e: { path: string }) => e.path.replace(/^\/?/, '/'));
+        expect(paths).toContain(path);
+      };
+      await refused({ authorization: { mode: 'strict', flush_ms: 10 } }, '/body/authorization/flush_ms');
+      await refused({ authorization: { mode: 'batched', lease_size: 10 } }, '/body/authorization/lease_size');
+      await refused({ authorization: { store_timeout_ms: 20_000 } }, '/body/authorization/store_timeout_ms');
+      await refused({ auth: { mode: 'user_key', audience: 'x' } }, '/body/auth/audience');
+      await refused({ auth: { mode: 'oidc' } }, '/body/auth/issuer');
+      await refused({ backend: { url: 'https://su1.3scale.net' } }, '/body/backend');
+      await refused({ backend: { url: 'ftp://x', service_token: 't' } }, '/body/backend/url');
+      await refused({ errors: { no_match: { status: 700 } } }, '/body/errors/no_match/status');
+      await refused({ errors: { teapot: { status: 418 } } }, '/body/errors');
+      await refused({ path_prefix: 'v1' }, '/body/path_prefix');
+      // The gateway must be able to route it: no credentials in the upstream URL.
+      expect(
+        (
+          await bed.call('POST', '/services', {
+            body: { system_name: 'bad', upstream: 'http://u:p@127.0.0.1:9', hosts: ['bad.example.com'] },
+          })
+        ).status,
+      ).toBe(400);
+      // One host + path prefix routes to one service, whatever the tenant.
+      const taken = await bed.call('POST', '/services', {
+        token: 'beta-token',
+        body: {
+          system_name: 'clash',
+          upstream: 'http://127.0.0.1:9',
+          hosts: ['EDGE.example.com'],
+          path_prefix: '/v1/',
+        },
+      });
+      expect(taken.status).toBe(409);
+      const other = await bed.call('POST', '/services', {
+        token: 'beta-token',
+        body: {
+          system_name: 'clash',
+          upstream: 'http://127.0.0.1:9',
+          hosts: ['edge.example.com'],
+          path_prefix: '/v2',
+        },
+      });
+      expect(other.status).toBe(201);
+      expect(
+        (
+          await bed.call('PATCH', `/services/${other.json.id}`, {
+            token: 'beta-token',
+            body: { path_prefix: '/v1' },
+          })
+        ).status,
+      ).toBe(409);
+      expect((await bed.call('DELETE', `/services/${other.json.id}`, { token: 'beta-token' })).status).toBe(
+        204,
+      );
+
+      // Updates: authorization fields merge (null removes one; tuning of another mode goes with it),
+      // the other settings are replaced whole or cleared with null.
+      const upd = await bed.call('PATCH', `/services/${id}`, {
+        body: {
+          authorization: { mode: 'leased', lease_size: 10, store_timeout_ms: null },
+          path_prefix: null,
+          errors: null,
+          backend: { url: 'https://su1.3scale.net', service_token: 'remote-secret-token' },
+        },
+      });
+      expect(upd.status, JSON.stringify(upd.json)).toBe(200);
+      expect(upd.json).toMatchObject({
+        authorization: { mode: 'leased', on_store_failure: 'allow', lease_size: 10 },
+        path_prefix: null,
+        errors: null,
+        backend: { url: 'https://su1.3scale.net', mode: 'authrep', service_token: 'remote-secret-token' },
+      });
+      expect(upd.json.authorization).toEqual({ mode: 'leased', on_store_failure: 'allow', lease_size: 10 });
+      expect(
+        (await bed.call('PATCH', `/services/${id}`, { body: { authorization: { flush_ms: 5 } } })).status,
+      ).toBe(400);
+      // A rename never fails on the settings.
+      expect((await bed.call('PATCH', `/services/${id}`, { body: { name: 'Edge' } })).status).toBe(200);
+      // The remote backend's credentials never reach the audit log.
+      const audit = await bed.store.db
+        .selectFrom('audit_log')
+        .selectAll()
+        .where('object_id', '=', id)
+        .execute();
+      expect(audit.length).toBeGreaterThanOrEqual(2);
+      expect(JSON.stringify(audit)).not.toContain('remote-secret-token');
+
+      const config = await loadGatewayConfig(bed.store.db);
+      const svc = config.services.get(id)!;
+      expect(svc.backend).toMatchObject({ url: 'https://su1.3scale.net', mode: 'authrep' });
+      expect(svc.rateLimitHeaders).toBe(true);
+      expect(svc.authConfig).toMatchObject({ issuer: 'https://id.example.com', audience: 'api' });
+      expect(config.router.match('edge.example.com', '/anything')?.id).toBe(id);
+      // Back to a path prefix: the router now answers only under it.
+      await bed.call('PATCH', `/services/${id}`, {
+        body: { path_prefix: '/v1', errors: { no_match: { status: 404, body: 'nothing here' } } },
+      });
+      const again = await loadGatewayConfig(bed.store.db);
+      expect(again.router.match('edge.example.com', '/v1/x')?.id).toBe(id);
+      expect(again.router.match('edge.example.com', '/v2/x')).toBeNull();
+      expect(again.services.get(id)!.errors.no_match.body.toString()).toBe('nothing here');
     });
 
     it('exports what the API stored so that applying it back changes nothing', async () => {

@@ -4,6 +4,7 @@ import { CATALOG_ROUTES } from './catalog.js';
 import { applyTenantConfig, exportTenantConfig } from './config.js';
 import { DEVELOPER_ROUTES } from './developers.js';
 import { EVENT_ROUTES } from './events.js';
+import { getGatewaySnapshot } from './gateway.js';
 import { clearServiceErrors, listServiceErrors } from './service-errors.js';
 
 export const ADMIN_ROUTES: readonly AdminRoute[] = [
@@ -14,4 +15,5 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   clearServiceErrors,
   exportTenantConfig,
   applyTenantConfig,
+  getGatewaySnapshot,
 ];

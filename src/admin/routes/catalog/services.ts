@@ -1,18 +1,27 @@
 /** Admin API: a tenant's services (list, create, get, update, delete). */
 import type { Selectable, Transaction } from 'kysely';
 import { resolveAuth } from '../../../config/resolve.js';
-import { AUTH_LOCATIONS, STORE_FAILURE_MODES } from '../../../config/schema.js';
+import {
+  AUTH_LOCATIONS,
+  GATEWAY_ERROR_CODES,
+  REMOTE_BACKEND_MODES,
+  type ServiceDoc,
+  STORE_FAILURE_MODES,
+} from '../../../config/schema.js';
+import { validateConfig } from '../../../config/validate.js';
 import { AUTH_MODES, AUTHORIZATION_MODES, SERVICE_STATES } from '../../../domain/model.js';
+import { compileRoutes, normalizeHost } from '../../../gateway/router.js';
+import { sha256 } from '../../../store/digest.js';
 import { newServiceId } from '../../../store/sql/repo/ids.js';
-import type { ServiceAuth } from '../../../store/sql/repo/records.js';
+import type { ServiceAuth, ServiceAuthorization, ServiceGateway } from '../../../store/sql/repo/records.js';
 import type { DB } from '../../../store/sql/schema.js';
 import type { ServicesTable } from '../../../store/sql/schema-config.js';
 import { requireTenant } from '../../auth.js';
 import { commitChange, updateChanges } from '../../change.js';
+import { AdminError } from '../../errors.js';
 import { checkIfMatch, pageSchema, withEtag } from '../../http-conventions.js';
 import type { AdminRoute, JsonSchema } from '../../route.js';
 import {
-  badField,
   body,
   conflict,
   FORCE_QUERY,
@@ -29,31 +38,87 @@ import {
 } from './common.js';
 
 const HOST = { type: 'string', pattern: '^[A-Za-z0-9*][A-Za-z0-9.:-]{0,252}$' };
+const URL_FIELD: JsonSchema = { type: 'string', pattern: '^https?://', maxLength: 2000 };
+/** An optional number: null on an update removes it (the default applies again). */
+const optInt = (minimum: number, maximum?: number): JsonSchema => ({
+  type: ['integer', 'null'],
+  minimum,
+  ...(maximum !== undefined ? { maximum } : {}),
+});
 const AUTH: JsonSchema = body({
   mode: { type: 'string', enum: [...AUTH_MODES] },
   location: { type: 'string', enum: [...AUTH_LOCATIONS] },
   param: TEXT,
   key_param: TEXT,
-  issuer: { type: 'string', pattern: '^https?://', maxLength: 2000 },
+  issuer: URL_FIELD,
+  jwks_url: URL_FIELD,
+  audience: TEXT,
 });
 const AUTHORIZATION: JsonSchema = body({
   mode: { type: 'string', enum: [...AUTHORIZATION_MODES] },
   on_store_failure: { type: 'string', enum: [...STORE_FAILURE_MODES] },
+  flush_ms: optInt(1, 60_000),
+  lease_size: optInt(1),
+  store_timeout_ms: optInt(1, 10_000),
 });
+const ERROR_ANSWER: JsonSchema = body(
+  {
+    status: { type: 'integer', minimum: 200, maximum: 599 },
+    content_type: TEXT,
+    body: { type: 'string', maxLength: 65_536 },
+  },
+  ['status'],
+);
+const ERRORS: JsonSchema = {
+  type: ['object', 'null'],
+  properties: Object.fromEntries(GATEWAY_ERROR_CODES.map((c) => [c, ERROR_ANSWER])),
+  additionalProperties: false,
+};
+const BACKEND: JsonSchema = {
+  type: ['object', 'null'],
+  required: ['url'],
+  properties: {
+    url: URL_FIELD,
+    mode: { type: 'string', enum: [...REMOTE_BACKEND_MODES] },
+    service_token: TEXT,
+    provider_key: TEXT,
+    service_id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
+    flush_ms: { type: 'integer', minimum: 10, maximum: 60_000 },
+    timeout_ms: { type: 'integer', minimum: 1, maximum: 60_000 },
+  },
+  additionalProperties: false,
+};
 const FIELDS: Record<string, JsonSchema> = {
   name: TEXT,
   state: { type: 'string', enum: [...SERVICE_STATES] },
   default: { type: 'boolean' },
   upstream: { type: ['string', 'null'], pattern: '^https?://', maxLength: 2000 },
   hosts: { type: 'array', items: HOST, maxItems: 100 },
+  path_prefix: { type: ['string', 'null'], pattern: '^/[^?#\\s]*$', maxLength: 2000 },
   auth: AUTH,
   authorization: AUTHORIZATION,
   referrer_filters_required: { type: 'boolean' },
+  errors: ERRORS,
+  rate_limit_headers: { type: 'boolean' },
+  backend: BACKEND,
 };
 
 export const SERVICE_SCHEMA: JsonSchema = {
   type: 'object',
-  required: ['id', 'system_name', 'name', 'state', 'default', 'hosts', 'auth', 'authorization'],
+  required: [
+    'id',
+    'system_name',
+    'name',
+    'state',
+    'default',
+    'hosts',
+    'path_prefix',
+    'auth',
+    'authorization',
+    'errors',
+    'rate_limit_headers',
+    'backend',
+  ],
   properties: { id: { type: 'string' }, system_name: { type: 'string' }, ...FIELDS },
 };
 
@@ -61,6 +126,7 @@ type Row = Selectable<ServicesTable>;
 
 /** The API representation of a service row. */
 export function serviceRepr(r: Row) {
+  const gw = JSON.parse(r.gateway ?? '{}') as ServiceGateway;
   return {
     id: r.id,
     system_name: r.system_name,
@@ -69,11 +135,30 @@ export function serviceRepr(r: Row) {
     default: r.is_default === 1,
     upstream: r.upstream,
     hosts: JSON.parse(r.hosts) as string[],
+    path_prefix: gw.path_prefix ?? null,
     auth: JSON.parse(r.auth) as ServiceAuth,
-    authorization: JSON.parse(r.authorization) as Record<string, string>,
+    authorization: JSON.parse(r.authorization) as ServiceAuthorization,
     referrer_filters_required: r.referrer_filters_required === 1,
+    errors: gw.errors ?? null,
+    rate_limit_headers: gw.rate_limit_headers ?? false,
+    backend: gw.backend ?? null,
   };
 }
+
+type Repr = ReturnType<typeof serviceRepr>;
+
+/** The audit (and webhook) form: the remote backend's credentials appear as digests, never as themselves. */
+function audited(s: Repr) {
+  if (s.backend === null) return s;
+  const b: Record<string, unknown> = { ...s.backend };
+  for (const k of ['service_token', 'provider_key'] as const) {
+    const v = s.backend[k];
+    if (v !== undefined) b[k] = `sha256:${sha256(v).slice(0, 16)}`;
+  }
+  return { ...s, backend: b };
+}
+
+type Nullable<T> = { [K in keyof T]?: T[K] | null };
 
 interface ServiceBody {
   system_name?: string;
@@ -82,34 +167,171 @@ interface ServiceBody {
   default?: boolean;
   upstream?: string | null;
   hosts?: string[];
-  auth?: {
-    mode?: (typeof AUTH_MODES)[number];
-    location?: 'query' | 'header';
-    param?: string;
-    key_param?: string;
-    issuer?: string;
-  };
-  authorization?: { mode?: string; on_store_failure?: string };
+  path_prefix?: string | null;
+  auth?: Partial<ServiceAuth>;
+  authorization?: Nullable<ServiceAuthorization>;
   referrer_filters_required?: boolean;
+  errors?: ServiceGateway['errors'] | null;
+  rate_limit_headers?: boolean;
+  backend?: ServiceGateway['backend'] | null;
 }
 
-/** Auth settings with the defaults of their mode, as the config resolves them. */
-function authOf(a: NonNullable<ServiceBody['auth']>): ServiceAuth {
-  const mode = a.mode ?? 'user_key';
-  if (a.key_param !== undefined && mode !== 'app_id')
-    throw badField('auth/key_param', 'only for mode app_id');
-  if (a.issuer !== undefined && mode !== 'oidc') throw badField('auth/issuer', 'only for mode oidc');
-  return resolveAuth({ ...a, mode });
+/** What a service's data-plane settings become once validated: stored exactly as `tollgate apply` would. */
+interface Settings {
+  readonly upstream: string | null;
+  readonly hosts: string[];
+  readonly auth: ServiceAuth;
+  readonly authorization: ServiceAuthorization;
+  readonly gateway: ServiceGateway;
 }
 
-function checkUrl(field: string, v: string | null | undefined): void {
-  if (v === null || v === undefined) return;
-  try {
-    new URL(v);
-  } catch {
-    throw badField(field, 'not a URL');
+/** Drops null values (null = "not set"). */
+function present<T extends object>(o: T): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null && v !== undefined));
+}
+
+/**
+ * Validates a service's settings with the declarative config's own schema and checks (so what the API
+ * stores always exports to a file that applies back), plus what the gateway needs to compile its routes.
+ * Faults answer 400 with the body path of each.
+ */
+function validateSettings(systemName: string, input: Record<string, unknown>): Settings {
+  const doc = {
+    version: 1,
+    tenants: [{ name: 'api', provider_key: 'api', services: [{ system_name: systemName, ...input }] }],
+  };
+  const v = validateConfig(doc);
+  if (!v.ok) {
+    const at = 'tenants[0].services[0]';
+    const errors = v.faults.map((f) => {
+      const rel = f.path.startsWith(`${at}.`) ? f.path.slice(at.length + 1) : f.path === at ? '' : f.path;
+      return {
+        path: `/body/${rel.replace(/\[(\d+)\]/g, '.$1').replace(/\./g, '/')}`.replace(/\/$/, ''),
+        message: f.message,
+        field: rel,
+      };
+    });
+    throw new AdminError(
+      'invalid_request',
+      errors.map((e) => (e.field === '' ? e.message : `${e.field}: ${e.message}`)).join('; '),
+      { errors: errors.map(({ path, message }) => ({ path, message })) },
+    );
+  }
+  const s = v.doc.tenants[0]!.services[0]! as ServiceDoc;
+  const settings: Settings = {
+    upstream: s.upstream ?? null,
+    hosts: s.hosts,
+    auth: resolveAuth(s.auth),
+    authorization: { ...s.authorization },
+    gateway: {
+      ...(s.path_prefix === undefined ? {} : { path_prefix: s.path_prefix }),
+      ...(s.errors === undefined ? {} : { errors: s.errors }),
+      ...(s.rate_limit_headers === undefined ? {} : { rate_limit_headers: s.rate_limit_headers }),
+      ...(s.backend === undefined ? {} : { backend: s.backend }),
+    },
+  };
+  if (settings.upstream !== null && settings.hosts.length > 0) {
+    try {
+      compileRoutes([
+        {
+          id: 'check',
+          hosts: settings.hosts,
+          upstream: settings.upstream,
+          ...(settings.gateway.path_prefix !== undefined ? { pathPrefix: settings.gateway.path_prefix } : {}),
+        },
+      ]);
+    } catch (err) {
+      throw new AdminError(
+        'invalid_request',
+        `the gateway cannot route this service: ${(err as Error).message}`,
+      );
+    }
+  }
+  return settings;
+}
+
+/** A host + path prefix the gateway routes (normalised as the router does). */
+function routeKeys(hosts: readonly string[], prefix: string | undefined): string[] {
+  let p = prefix === undefined || prefix === '/' ? '' : prefix;
+  if (p.endsWith('/')) p = p.slice(0, -1);
+  return hosts.map((h) => `${normalizeHost(h.trim())} ${p}`);
+}
+
+/** 409 when another service (of any tenant: gateways serve them all) routes one of the same host + prefix. */
+async function checkRoutesFree(trx: Transaction<DB>, serviceId: string | null, s: Settings): Promise<void> {
+  if (s.hosts.length === 0) return;
+  const mine = new Set(routeKeys(s.hosts, s.gateway.path_prefix));
+  const others = await trx.selectFrom('services').select(['id', 'hosts', 'gateway']).execute();
+  for (const o of others) {
+    if (o.id === serviceId) continue;
+    const gw = JSON.parse(o.gateway ?? '{}') as ServiceGateway;
+    for (const k of routeKeys(JSON.parse(o.hosts) as string[], gw.path_prefix)) {
+      if (mine.has(k)) {
+        const [host, prefix] = k.split(' ');
+        throw conflict(
+          `host ${host} with path prefix "${prefix || '/'}" is already routed to another service`,
+        );
+      }
+    }
   }
 }
+
+/** The authorization settings after an update: fields merged, null removes one, mode-only tuning follows the mode. */
+function mergeAuthorization(
+  cur: ServiceAuthorization,
+  patch: Nullable<ServiceAuthorization>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...cur };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else if (v !== undefined) out[k] = v;
+  }
+  if (patch.mode !== undefined && patch.mode !== cur.mode) {
+    if (out.mode !== 'batched' && patch.flush_ms === undefined) delete out.flush_ms;
+    if (out.mode !== 'leased' && patch.lease_size === undefined) delete out.lease_size;
+  }
+  return out;
+}
+
+/** The settings input of a create: the body's, with the auth mode's default. */
+function createInput(b: ServiceBody): Record<string, unknown> {
+  return present({
+    upstream: b.upstream,
+    hosts: b.hosts,
+    path_prefix: b.path_prefix,
+    auth: { ...b.auth, mode: b.auth?.mode ?? 'user_key' },
+    authorization: b.authorization === undefined ? undefined : present(b.authorization),
+    errors: b.errors,
+    rate_limit_headers: b.rate_limit_headers,
+    backend: b.backend,
+  });
+}
+
+/** The settings input of an update: the current ones with the body's changes (null clears a field). */
+function updateInput(cur: Repr, b: ServiceBody): Record<string, unknown> {
+  const pick = <K extends keyof ServiceBody & keyof Repr>(k: K) => (b[k] !== undefined ? b[k] : cur[k]);
+  return present({
+    upstream: pick('upstream'),
+    hosts: pick('hosts'),
+    path_prefix: pick('path_prefix'),
+    // auth is replaced whole (it gets its mode's defaults again).
+    auth: b.auth !== undefined ? { ...b.auth, mode: b.auth.mode ?? 'user_key' } : cur.auth,
+    authorization:
+      b.authorization !== undefined
+        ? mergeAuthorization(cur.authorization, b.authorization)
+        : cur.authorization,
+    errors: pick('errors'),
+    rate_limit_headers: pick('rate_limit_headers'),
+    backend: pick('backend'),
+  });
+}
+
+/** The body touches a field kept in the `gateway` JSON column. */
+const touchesGateway = (b: ServiceBody) =>
+  b.path_prefix !== undefined ||
+  b.errors !== undefined ||
+  b.rate_limit_headers !== undefined ||
+  b.backend !== undefined;
 
 async function load(trx: Transaction<DB>, id: string): Promise<Row> {
   return trx.selectFrom('services').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
@@ -154,9 +376,9 @@ export const SERVICE_ROUTES: readonly AdminRoute[] = [
     async handler(ctx, principal, req, reply) {
       const tenantId = requireTenant(principal);
       const b = req.body as ServiceBody & { system_name: string };
-      checkUrl('upstream', b.upstream);
-      const auth = authOf(b.auth ?? {});
+      const set = validateSettings(b.system_name, createInput(b));
       const out = await commitChange(ctx, req, principal, tenantId, async (trx) => {
+        await checkRoutesFree(trx, null, set);
         const taken = await trx
           .selectFrom('services')
           .select('id')
@@ -184,21 +406,27 @@ export const SERVICE_ROUTES: readonly AdminRoute[] = [
             system_name: b.system_name,
             name: b.name ?? b.system_name,
             state: b.state ?? 'active',
-            upstream: b.upstream ?? null,
-            hosts: JSON.stringify(b.hosts ?? []),
-            auth: JSON.stringify(auth),
-            authorization: JSON.stringify({
-              mode: b.authorization?.mode ?? 'strict',
-              on_store_failure: b.authorization?.on_store_failure ?? 'deny',
-            }),
+            upstream: set.upstream,
+            hosts: JSON.stringify(set.hosts),
+            auth: JSON.stringify(set.auth),
+            authorization: JSON.stringify(set.authorization),
             referrer_filters_required: b.referrer_filters_required ? 1 : 0,
             is_default: isDefault ? 1 : 0,
             position,
+            gateway: JSON.stringify(set.gateway),
           })
           .execute();
         const after = serviceRepr(await load(trx, id));
         return {
-          changes: [{ action: 'service.created', objectType: 'service', objectId: id, before: null, after }],
+          changes: [
+            {
+              action: 'service.created',
+              objectType: 'service',
+              objectId: id,
+              before: null,
+              after: audited(after),
+            },
+          ],
           result: after,
         };
       });
@@ -236,12 +464,21 @@ export const SERVICE_ROUTES: readonly AdminRoute[] = [
       const tenantId = requireTenant(principal);
       const { service_id } = params<typeof ref>(req);
       const b = req.body as ServiceBody;
-      checkUrl('upstream', b.upstream);
-      const auth = b.auth === undefined ? undefined : authOf(b.auth);
       const out = await commitChange(ctx, req, principal, tenantId, async (trx) => {
         const cur = await ownService(trx, principal, service_id);
         const before = serviceRepr(cur);
         checkIfMatch(req, before);
+        // Settings are checked as a whole (the fields depend on each other) when the body changes any;
+        // a rename or a suspension never fails on them.
+        const changesSettings =
+          b.upstream !== undefined ||
+          b.hosts !== undefined ||
+          b.auth !== undefined ||
+          b.authorization !== undefined ||
+          touchesGateway(b);
+        const set = changesSettings ? validateSettings(cur.system_name, updateInput(before, b)) : null;
+        if (set !== null && (b.hosts !== undefined || b.path_prefix !== undefined))
+          await checkRoutesFree(trx, service_id, set);
         if (b.default === false && cur.is_default === 1)
           throw conflict('this is the default service: make another service the default instead');
         if (b.default === true && cur.is_default === 0)
@@ -256,18 +493,13 @@ export const SERVICE_ROUTES: readonly AdminRoute[] = [
             ...(b.name !== undefined ? { name: b.name } : {}),
             ...(b.state !== undefined ? { state: b.state } : {}),
             ...(b.default === true ? { is_default: 1 } : {}),
-            ...(b.upstream !== undefined ? { upstream: b.upstream } : {}),
-            ...(b.hosts !== undefined ? { hosts: JSON.stringify(b.hosts) } : {}),
-            ...(auth !== undefined ? { auth: JSON.stringify(auth) } : {}),
-            ...(b.authorization !== undefined
-              ? {
-                  authorization: JSON.stringify({
-                    mode: b.authorization.mode ?? before.authorization.mode ?? 'strict',
-                    on_store_failure:
-                      b.authorization.on_store_failure ?? before.authorization.on_store_failure ?? 'deny',
-                  }),
-                }
+            ...(set !== null && b.upstream !== undefined ? { upstream: set.upstream } : {}),
+            ...(set !== null && b.hosts !== undefined ? { hosts: JSON.stringify(set.hosts) } : {}),
+            ...(set !== null && b.auth !== undefined ? { auth: JSON.stringify(set.auth) } : {}),
+            ...(set !== null && b.authorization !== undefined
+              ? { authorization: JSON.stringify(set.authorization) }
               : {}),
+            ...(set !== null && touchesGateway(b) ? { gateway: JSON.stringify(set.gateway) } : {}),
             ...(b.referrer_filters_required !== undefined
               ? { referrer_filters_required: b.referrer_filters_required ? 1 : 0 }
               : {}),
@@ -275,7 +507,10 @@ export const SERVICE_ROUTES: readonly AdminRoute[] = [
           .where('id', '=', service_id)
           .execute();
         const after = serviceRepr(await load(trx, service_id));
-        return { changes: updateChanges('service', service_id, before, after), result: after };
+        return {
+          changes: updateChanges('service', service_id, audited(before), audited(after)),
+          result: after,
+        };
       });
       return withEtag(reply, out);
     },
@@ -322,7 +557,13 @@ export const SERVICE_ROUTES: readonly AdminRoute[] = [
         }
         return {
           changes: [
-            { action: 'service.deleted', objectType: 'service', objectId: service_id, before, after: null },
+            {
+              action: 'service.deleted',
+              objectType: 'service',
+              objectId: service_id,
+              before: audited(before),
+              after: null,
+            },
           ],
           result: undefined,
         };
