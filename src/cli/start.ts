@@ -3,23 +3,29 @@
  * to the parts named by --roles, starts their listeners and background loops, and shuts all of it down
  * in order on SIGTERM/SIGINT (listeners first, then loops, then stores, so no counted usage is lost).
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ensurePlatformToken } from '../admin/bootstrap.js';
 import { syncAuthView } from '../admin/projection.js';
 import { buildAdminServer } from '../admin/server.js';
-import { UsageEventRecorder } from '../backend/events.js';
 import { backendClientError } from '../backend/http.js';
 import { createBackend } from '../backend/index.js';
 import { createAuthorizers } from '../gateway/authz/index.js';
-import { loadGatewayConfig, watchGatewayConfig } from '../gateway/loader.js';
-import { GatewayMetrics } from '../gateway/metrics.js';
+import {
+  ControlPlaneSnapshotSource,
+  emptyGatewayConfig,
+  GatewayConfigFeed,
+  SqlSnapshotSource,
+} from '../gateway/loader.js';
+import { type AuthCacheStats, GatewayMetrics } from '../gateway/metrics.js';
+import { createPolicyEnv } from '../gateway/policies/env.js';
 import { createProxy } from '../gateway/proxy.js';
 import { createGatewayRuntime } from '../gateway/runtime.js';
-import { createUsageSink } from '../gateway/usage.js';
+import { GatewayUsageQueue } from '../gateway/usage.js';
 import { WebhookDispatcher, webhookOutboxHook } from '../notify/index.js';
 import { createLogger, type Logger } from '../obs/logger.js';
 import { createRegistry } from '../obs/metrics.js';
 import { closeServer, type Listener, listen } from '../server/http.js';
+import { RedisQuotaStore } from '../store/counters/lease-redis.js';
 import type { StartArgs } from './args.js';
 import { applyConfigFile } from './config-file.js';
 import type { Env } from './env.js';
@@ -111,31 +117,69 @@ export async function startPlatform(
     }
     if (roles.has('gateway')) {
       const proxy = createProxy({ timeouts: { connectMs: 5000, headersMs: 60_000, bodyMs: 60_000 } });
-      const usage = createUsageSink(new UsageEventRecorder(stores.usageLog));
+      const metrics = new GatewayMetrics(registry);
+      const usage = new GatewayUsageQueue(stores.usageLog, {
+        logger,
+        maxQueue: env.TOLLGATE_USAGE_QUEUE_MAX,
+      });
+      metrics.trackUsageQueue(usage);
+      metrics.trackAuthCache(() => (stores.authView as { stats?: AuthCacheStats }).stats);
+      // Config: over HTTP from the control plane when one is named (and this process is not it), else SQL.
+      const remoteConfig = env.TOLLGATE_CONTROL_PLANE_URL !== undefined && !roles.has('admin');
+      const feed = new GatewayConfigFeed({
+        source: remoteConfig
+          ? new ControlPlaneSnapshotSource(
+              env.TOLLGATE_CONTROL_PLANE_URL as string,
+              env.TOLLGATE_CONTROL_PLANE_TOKEN as string,
+            )
+          : new SqlSnapshotSource(stores.sql.db),
+        logger,
+        ...(remoteConfig ? { persistPath: join(dataDir, 'gateway-snapshot.json') } : {}),
+      });
+      metrics.trackConfig(feed);
+      // batched / leased modes keep their own Redis connection (lease grants, idempotent usage batches).
+      const quota = env.REDIS_URL
+        ? await RedisQuotaStore.connect(env.REDIS_URL, {
+            keyPrefix: env.TOLLGATE_REDIS_PREFIX ?? 'tollgate:',
+          })
+        : undefined;
       const authorizers = createAuthorizers({
         deps: { ...backendDeps },
+        ...(quota !== undefined ? { quota } : {}),
         onStoreError: (err, svc) => logger.error({ err, service: svc.id }, 'gateway store failure'),
+        onBreaker: (state) => logger.warn({ state }, 'gateway store circuit breaker'),
+        observeStore: metrics.observeStore,
+      });
+      metrics.trackBreaker(() => authorizers.breakerState());
+      // Policies: access logs through this logger; shared edge rate limits in the deployment's Redis.
+      const policies = createPolicyEnv({
+        logger,
+        redis: env.REDIS_URL
+          ? { url: env.REDIS_URL, keyPrefix: env.TOLLGATE_REDIS_PREFIX ?? 'tollgate:' }
+          : null,
       });
       const runtime = createGatewayRuntime({
         authorizers,
         proxy,
         usage,
-        config: await loadGatewayConfig(stores.sql.db),
-        metrics: new GatewayMetrics(registry),
+        config: (await feed.init()) ?? emptyGatewayConfig(),
+        metrics,
+        policies,
       });
-      const watcher = watchGatewayConfig(stores.sql.db, (c) => runtime.load(c), logger);
+      feed.start((c) => runtime.load(c));
       stops.push(async () => {
-        await watcher.stop();
+        await feed.stop();
         await proxy.close();
         await authorizers.close();
-        await usage.flush();
+        await usage.close();
+        await policies.close();
       });
       const l = await listen({
         name: 'gateway',
         host,
         port: args.gatewayPort ?? env.TOLLGATE_GATEWAY_PORT ?? 8080,
         registry,
-        ready: isReady,
+        ready: () => isReady() && feed.config !== null,
         handler: runtime.request,
       });
       l.server.on('upgrade', runtime.upgrade);

@@ -65,12 +65,47 @@ export async function applyConfig(db: Db, input: unknown, opts: ApplyOptions = {
   }
 }
 
+/**
+ * Host + path prefix pairs the file gives its services that a tenant outside the file already serves
+ * (inside the file, checks.ts finds them). A clash would leave gateways unable to route either service.
+ */
+async function routeClashes(db: Db, doc: ConfigDoc, nameOf: Map<string, string>): Promise<ConfigFault[]> {
+  const inFile = new Set(doc.tenants.map((t) => t.name));
+  const held = new Map<string, string>();
+  const rows = await db
+    .selectFrom('services')
+    .select(['tenant_id', 'system_name', 'hosts', 'gateway'])
+    .execute();
+  for (const r of rows) {
+    const owner = nameOf.get(r.tenant_id);
+    if (owner === undefined || inFile.has(owner)) continue;
+    const prefix = (JSON.parse(r.gateway) as { path_prefix?: string }).path_prefix ?? '/';
+    for (const h of JSON.parse(r.hosts) as string[])
+      held.set(`${h.toLowerCase()} ${prefix}`, `${owner}/services/${r.system_name}`);
+  }
+  const faults: ConfigFault[] = [];
+  doc.tenants.forEach((t, ti) => {
+    t.services.forEach((s, si) => {
+      s.hosts.forEach((h, hi) => {
+        const other = held.get(`${h.toLowerCase()} ${s.path_prefix ?? '/'}`);
+        if (other !== undefined)
+          faults.push({
+            path: `tenants[${ti}].services[${si}].hosts[${hi}]`,
+            message: `host and path prefix already served by ${other}`,
+          });
+      });
+    });
+  });
+  return faults;
+}
+
 /** Faults that only the database can reveal: secrets and ids held by tenants the file does not own. */
 async function conflicts(db: Db, doc: ConfigDoc, desired: DesiredTenant[]): Promise<ConfigFault[]> {
   const faults: ConfigFault[] = [];
   const names = desired.map((t) => t.name);
   const tenants = await db.selectFrom('tenants').select(['id', 'name', 'provider_key']).execute();
   const nameOf = new Map(tenants.map((t) => [t.id, t.name]));
+  faults.push(...(await routeClashes(db, doc, nameOf)));
   for (const [i, t] of desired.entries()) {
     const holder = tenants.find((x) => x.provider_key === t.providerKey && x.name !== t.name);
     if (holder && !names.includes(holder.name))

@@ -154,7 +154,7 @@ function checkService(s: ServiceDoc, at: Seg[], report: Report): void {
     if (s.auth[k] !== undefined && s.auth.mode !== 'oidc')
       report([...at, 'auth', k], 'only for auth mode oidc');
   }
-  if (s.auth.mode === 'oidc' && s.auth.issuer === undefined && s.backend === undefined)
+  if (s.auth.mode === 'oidc' && s.auth.issuer === undefined)
     report([...at, 'auth', 'issuer'], 'required for auth mode oidc (the issuer whose keys sign the tokens)');
   if (
     s.backend !== undefined &&

@@ -61,6 +61,14 @@ const decimal = z
 const hash = z.string().regex(HASH_RE, { error: 'must be "sha256:" followed by 64 lowercase hex digits' });
 const url = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
 const count = z.int().min(0);
+/** An upstream base URL: http(s), no credentials, query or fragment (the gateway appends the request's). */
+const upstreamUrl = url.refine(
+  (u) => {
+    const p = URL.parse(u);
+    return p !== null && p.username === '' && p.password === '' && p.search === '' && p.hash === '';
+  },
+  { error: 'must not carry credentials, a query or a fragment' },
+);
 
 export const AdminTokenSchema = z.strictObject({
   name: text,
@@ -211,7 +219,7 @@ export const ServiceSchema = z.strictObject({
   default: z.boolean().optional(),
   service_token: text.optional(),
   service_tokens: z.array(ServiceTokenSchema).optional(),
-  upstream: url.optional(),
+  upstream: upstreamUrl.optional(),
   hosts: z.array(z.string().regex(HOST_RE, { error: 'not a host name' })).default([]),
   /** Where several services share a host: the path prefix this one answers (matched on segment boundaries). */
   path_prefix: z

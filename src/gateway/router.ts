@@ -101,32 +101,52 @@ function pick(list: readonly Route[] | undefined, path: string): Route | null {
 }
 
 /**
- * Compiles the services of one config version into a router. Throws when two services claim the
- * same host and prefix, or a host or upstream is malformed: better a refused config than a coin toss.
+ * Compiles the services of one config version into a router. When two services claim the same host and
+ * prefix, or a host or upstream is malformed, it throws — or, given `onSkip`, leaves out that host (clash;
+ * the service seen first keeps it) or that service (malformed) and reports it, so one tenant's mistake
+ * cannot stop every other tenant's config from loading.
  */
-export function compileRoutes(services: readonly RouteSpec[]): Router {
+export function compileRoutes(
+  services: readonly RouteSpec[],
+  onSkip?: (serviceId: string, reason: string) => void,
+): Router {
   const exact = new Map<string, Route[]>();
   // Wildcards keyed by their suffix (`.example.com`); tried longest suffix first.
   const wild = new Map<string, Route[]>();
   const routes: Route[] = [];
   const claimed = new Map<string, string>();
 
+  const fault = (id: string, reason: string): void => {
+    if (onSkip === undefined) throw new Error(reason);
+    onSkip(id, reason);
+  };
   for (const s of services) {
-    const route: Route = Object.freeze({
-      id: s.id,
-      pathPrefix: normalizePrefix(s.pathPrefix),
-      upstream: Object.freeze(parseUpstream(s.upstream)),
-    });
+    let route: Route;
+    try {
+      route = Object.freeze({
+        id: s.id,
+        pathPrefix: normalizePrefix(s.pathPrefix),
+        upstream: Object.freeze(parseUpstream(s.upstream)),
+      });
+      for (const raw of s.hosts) {
+        const host = normalizeHost(raw.trim());
+        const name = host.startsWith('*.') ? host.slice(1) : host;
+        if (name.length < 2 || name.includes('*')) throw new Error(`service ${s.id}: invalid host ${raw}`);
+      }
+    } catch (err) {
+      fault(s.id, (err as Error).message);
+      continue;
+    }
     routes.push(route);
     for (const raw of s.hosts) {
       const host = normalizeHost(raw.trim());
       const isWild = host.startsWith('*.');
       const name = isWild ? host.slice(1) : host;
-      if (name.length < 2 || name.includes('*')) throw new Error(`service ${s.id}: invalid host ${raw}`);
       const key = `${host} ${route.pathPrefix}`;
       const other = claimed.get(key);
       if (other !== undefined && other !== s.id) {
-        throw new Error(`services ${other} and ${s.id} both route ${host}${route.pathPrefix || '/'}`);
+        fault(s.id, `services ${other} and ${s.id} both route ${host}${route.pathPrefix || '/'}`);
+        continue;
       }
       claimed.set(key, s.id);
       const map = isWild ? wild : exact;

@@ -9,8 +9,9 @@ import type { ServiceState } from '../domain/model.js';
 import type { PolicyEntry } from '../store/sql/repo/catalog.js';
 import type { RemoteBackend, ServiceAuth, ServiceAuthorization } from '../store/sql/repo/records.js';
 import type { CredentialSettings } from './credentials.js';
+import { compileChain, type PolicyChain } from './policies/chain.js';
 import { compileRoutes, type Router } from './router.js';
-import type { GatewaySnapshot } from './snapshot.js';
+import type { GatewaySnapshot, SnapshotService } from './snapshot.js';
 
 /** The 3scale/APIcast default error answers of a service (status, text/plain body). */
 export const GATEWAY_AUTH_ERRORS = {
@@ -51,6 +52,8 @@ export interface GatewayService {
   readonly rateLimitHeaders: boolean;
   /** The policy chain's entries, in order (compiled by the policy chain). */
   readonly policies: readonly PolicyEntry[];
+  /** The compiled chain of the enabled policies; null (or absent) when there are none: the plain fast path. */
+  readonly chain?: PolicyChain | null;
 }
 
 export interface GatewayConfig {
@@ -58,6 +61,8 @@ export interface GatewayConfig {
   readonly version: string;
   readonly router: Router;
   readonly services: ReadonlyMap<string, GatewayService>;
+  /** Services left out of this version (one tenant's fault must not stop the others' configs). */
+  readonly skipped: readonly { readonly serviceId: string; readonly reason: string }[];
 }
 
 function compileErrors(custom: GatewayServiceErrors | undefined): Record<DenyCode, CompiledError> {
@@ -78,38 +83,56 @@ type GatewayServiceErrors = GatewaySnapshot['services'][number]['gateway']['erro
 /** Compiles a snapshot; throws when a part does not compile (the caller keeps its last good config). */
 export function compileGatewayConfig(snapshot: GatewaySnapshot): GatewayConfig {
   const services = new Map<string, GatewayService>();
+  const skipped: { serviceId: string; reason: string }[] = [];
+  const skip = (serviceId: string, reason: string): void => {
+    skipped.push({ serviceId, reason });
+  };
   for (const s of snapshot.services) {
-    services.set(s.id, {
-      id: s.id,
-      tenantId: s.tenantId,
-      systemName: s.systemName,
-      state: s.state,
-      providerKey: s.providerKey,
-      authConfig: s.auth,
-      auth: {
-        mode: s.auth.mode,
-        location: s.auth.location,
-        param: s.auth.param,
-        ...(s.auth.key_param !== undefined ? { key_param: s.auth.key_param } : {}),
-      },
-      rules: compileMappingRules(s.mappingRules.map((r) => ({ ...r }))),
-      metricNames: new Map(s.metrics.map((m) => [m.id, m.systemName])),
-      authorization: s.authorization,
-      backend: s.gateway.backend ?? null,
-      errors: compileErrors(s.gateway.errors),
-      rateLimitHeaders: s.gateway.rate_limit_headers === true,
-      policies: s.policies,
-    });
+    try {
+      services.set(s.id, compileService(s));
+    } catch (err) {
+      skip(s.id, (err as Error).message);
+    }
   }
   const router = compileRoutes(
-    snapshot.services.map((s) => ({
-      id: s.id,
-      hosts: s.hosts,
-      upstream: s.upstream,
-      ...(s.gateway.path_prefix !== undefined ? { pathPrefix: s.gateway.path_prefix } : {}),
-    })),
+    snapshot.services
+      .filter((s) => services.has(s.id))
+      .map((s) => ({
+        id: s.id,
+        hosts: s.hosts,
+        upstream: s.upstream,
+        ...(s.gateway.path_prefix !== undefined ? { pathPrefix: s.gateway.path_prefix } : {}),
+      })),
+    skip,
   );
-  return { version: snapshot.version, router, services };
+  return { version: snapshot.version, router, services, skipped };
+}
+
+function compileService(s: SnapshotService): GatewayService {
+  const auth: CredentialSettings = {
+    mode: s.auth.mode,
+    location: s.auth.location,
+    param: s.auth.param,
+    ...(s.auth.key_param !== undefined ? { key_param: s.auth.key_param } : {}),
+  };
+  const errors = compileErrors(s.gateway.errors);
+  return {
+    id: s.id,
+    tenantId: s.tenantId,
+    systemName: s.systemName,
+    state: s.state,
+    providerKey: s.providerKey,
+    authConfig: s.auth,
+    auth,
+    rules: compileMappingRules(s.mappingRules.map((r) => ({ ...r }))),
+    metricNames: new Map(s.metrics.map((m) => [m.id, m.systemName])),
+    authorization: s.authorization,
+    backend: s.gateway.backend ?? null,
+    errors,
+    rateLimitHeaders: s.gateway.rate_limit_headers === true,
+    policies: s.policies,
+    chain: compileChain(s.policies, { id: s.id, auth, errors }),
+  };
 }
 
 /** Writes one of the service's error answers (extra headers such as Retry-After may be added). */

@@ -220,12 +220,18 @@ function applySuite(c: SqlCase): void {
             name: 'beta',
             provider_key: 'acme-provider-key',
             admin_tokens: [{ name: 'x', value: 'acme-admin-token' }],
-            services: [{ id: '2555417735060', system_name: 'svc' }],
+            services: [
+              { id: '2555417735060', system_name: 'svc' },
+              // Another prefix on the same host is a different route; the same host and prefix is not.
+              { system_name: 'v2', hosts: ['ECHO.localhost'], path_prefix: '/v2' },
+              { system_name: 'same', hosts: ['echo.localhost'] },
+            ],
           },
         ],
       };
       const err = await applyConfig(store.db, other).catch((e: unknown) => e);
       expect((err as ConfigValidationError).faults.map(formatFault)).toEqual([
+        'tenants[0].services[2].hosts[0]: host and path prefix already served by acme/services/echo',
         'tenants[0].provider_key: already used by tenant "acme"',
         'tenants[0].services[0].id: service id already used by tenant "acme"',
         'tenants[0].admin_tokens[0].value: the same token as one of tenant "acme"',

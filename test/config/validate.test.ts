@@ -90,6 +90,21 @@ describe('config validation', () => {
       ['tenants[0].services[0].colour: unknown field'],
     ],
     ['unknown top-level field', (d) => (d.extra = 1), ['extra: unknown field']],
+    [
+      'upstream with a query or credentials',
+      (d) => {
+        d.tenants[0].services[0].upstream = 'http://u:p@127.0.0.1:9000/?x=1';
+      },
+      ['tenants[0].services[0].upstream: must not carry credentials, a query or a fragment'],
+    ],
+    [
+      'two services on one host and prefix',
+      (d) => {
+        d.tenants[0].services[0].hosts = ['Echo.localhost', 'v2.localhost'];
+        d.tenants[0].services[1].hosts = ['echo.localhost'];
+      },
+      ['tenants[0].services[1].hosts[0]: host and path prefix already served by tenants[0].services[0]'],
+    ],
     ['wrong version', (d) => (d.version = 2), ['version: must be 1']],
     ['missing provider key', (d) => delete d.tenants[0].provider_key, ['tenants[0].provider_key: required']],
     [
