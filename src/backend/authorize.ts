@@ -36,6 +36,8 @@ export interface Extensions {
   readonly hierarchy: boolean;
   readonly flatUsage: boolean;
   readonly listAppKeys: boolean;
+  /** Not a 3scale option: limit headers for limits_exceeded denials only (the gateway's Retry-After). */
+  readonly limitHeadersWhenLimited?: boolean;
 }
 
 export const NO_EXTENSIONS: Extensions = Object.freeze({
@@ -283,8 +285,9 @@ function statusOutcome(
     appKeys: ext.listAppKeys ? { appId: app.id, serviceId: c.service.id, keys: app.appKeys } : null,
     hierarchy: ext.hierarchy ? c.childrenByName : null,
   };
+  const limited = d !== null && d.code === 'limits_exceeded';
   const headers =
-    ext.limitHeaders && (d === null || d.code === 'limits_exceeded')
+    (ext.limitHeaders && (d === null || limited)) || (limited && ext.limitHeadersWhenLimited === true)
       ? limitHeaders(reports, usage, c, now)
       : null;
   return {

@@ -20,8 +20,15 @@ export interface IdentifyOptions {
 }
 
 export interface Identifier {
-  identify(svc: GatewayService, headers: HeaderRecord, query: URLSearchParams): Identity | Promise<Identity>;
+  /** `req.headers` is only read when the service takes credentials from headers (node builds it lazily). */
+  identify(
+    svc: GatewayService,
+    req: { readonly headers: HeaderRecord },
+    query: URLSearchParams,
+  ): Identity | Promise<Identity>;
 }
+
+const NO_HEADERS: HeaderRecord = Object.freeze({});
 
 export function createIdentifier(opts: IdentifyOptions = {}): Identifier {
   const verifiers = new Map<string, OidcVerifier>();
@@ -51,8 +58,10 @@ export function createIdentifier(opts: IdentifyOptions = {}): Identifier {
     return v;
   };
   return {
-    identify(svc, headers, query) {
-      const creds = extractCredentials(svc.auth, { headers, query });
+    identify(svc, req, query) {
+      const a = svc.auth;
+      const headers = a.location === 'header' || a.mode === 'oidc' ? req.headers : NO_HEADERS;
+      const creds = extractCredentials(a, { headers, query });
       switch (creds.kind) {
         case 'missing':
           return 'missing';

@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { type Duplex, Transform, type TransformCallback } from 'node:stream';
 import tls, { type TLSSocket } from 'node:tls';
 import { type Dispatcher, Pool } from 'undici';
+import { endCoalesced } from '../server/coalesce.js';
 import type { Route, UpstreamTarget } from './router.js';
 
 /** The gateway's own answers, one catalogue: stable code, status and message. */
@@ -204,6 +205,141 @@ function requestHeaders(req: IncomingMessage, up: UpstreamTarget, keepUpgrade: b
   return out;
 }
 
+/**
+ * Whether a request field (any case) is never copied upstream: the hop-by-hop ones, Host and Expect, and
+ * the X-Forwarded-* the gateway sets itself. Compares by length first: no lower-cased copy per field.
+ */
+function droppedRequestField(name: string): boolean {
+  switch (name.length) {
+    case 2:
+      return name.toLowerCase() === 'te';
+    case 4:
+      return name.toLowerCase() === 'host';
+    case 6: {
+      const l = name.toLowerCase();
+      return l === 'expect';
+    }
+    case 7: {
+      const l = name.toLowerCase();
+      return l === 'trailer' || l === 'upgrade';
+    }
+    case 10: {
+      const l = name.toLowerCase();
+      return l === 'connection' || l === 'keep-alive';
+    }
+    case 15:
+      return name.toLowerCase() === 'x-forwarded-for';
+    case 16: {
+      const l = name.toLowerCase();
+      return l === 'proxy-connection' || l === 'x-forwarded-host';
+    }
+    case 17: {
+      const l = name.toLowerCase();
+      return l === 'transfer-encoding' || l === 'x-forwarded-proto';
+    }
+    case 18:
+      return name.toLowerCase() === 'proxy-authenticate';
+    case 19:
+      return name.toLowerCase() === 'proxy-authorization';
+    default:
+      return false;
+  }
+}
+
+/**
+ * The same fields as `requestHeaders`, as the flat `[name, value, …]` list undici takes without
+ * re-processing an object: built from the raw list, so node's lazily parsed header object is never made.
+ * Null when the request's Connection names other fields (rare: the object path handles it).
+ */
+function flatRequestHeaders(req: IncomingMessage, up: UpstreamTarget): string[] | null {
+  const raw = req.rawHeaders;
+  const out: string[] = ['host', up.host];
+  let forwardedFor: string | undefined;
+  let host: string | undefined;
+  flatHasBody = false;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (!droppedRequestField(name)) {
+      // A body is announced by Content-Length (not 0) or Transfer-Encoding (RFC 9112 §6.3).
+      if (name.length === 14 && raw[i + 1] !== '0' && name.toLowerCase() === 'content-length')
+        flatHasBody = true;
+      out.push(name, raw[i + 1]!);
+      continue;
+    }
+    const l = name.toLowerCase();
+    if (l === 'transfer-encoding') flatHasBody = true;
+    else if (l === 'host') host = raw[i + 1];
+    else if (l === 'x-forwarded-for')
+      forwardedFor = forwardedFor === undefined ? raw[i + 1] : `${forwardedFor}, ${raw[i + 1]}`;
+    else if (l === 'connection' && connectionTokens(raw[i + 1]) !== null) return null;
+  }
+  const addr = req.socket.remoteAddress ?? '';
+  out.push(
+    'x-forwarded-for',
+    forwardedFor === undefined ? addr : `${forwardedFor}, ${addr}`,
+    'x-forwarded-proto',
+    (req.socket as TLSSocket).encrypted ? 'https' : 'http',
+  );
+  if (host !== undefined) out.push('x-forwarded-host', host);
+  return out;
+}
+
+/** Whether a response field (any case) is hop-by-hop (see HOP_BY_HOP), by length first. */
+function hopByHop(name: string): boolean {
+  switch (name.length) {
+    case 2:
+      return name.toLowerCase() === 'te';
+    case 7: {
+      const l = name.toLowerCase();
+      return l === 'trailer' || l === 'upgrade';
+    }
+    case 10: {
+      const l = name.toLowerCase();
+      return l === 'connection' || l === 'keep-alive';
+    }
+    case 16:
+      return name.toLowerCase() === 'proxy-connection';
+    case 17:
+      return name.toLowerCase() === 'transfer-encoding';
+    case 18:
+      return name.toLowerCase() === 'proxy-authenticate';
+    case 19:
+      return name.toLowerCase() === 'proxy-authorization';
+    default:
+      return false;
+  }
+}
+
+/** Set by `flatRequestHeaders`: whether the request it just read carries a body. */
+let flatHasBody = false;
+
+/** Reused by every answer on the fast path: writeHead serialises it before returning. */
+const flatResponse: string[] = [];
+
+/**
+ * Writes the response head from undici's raw list as a flat list (no header object), hop-by-hop fields
+ * stripped; false when a Connection field names other fields (the object path strips those).
+ */
+function writeFlatHead(res: ServerResponse, status: number, raw: Buffer[]): boolean {
+  const out = flatResponse;
+  out.length = 0;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    if (hopByHop(name)) {
+      if (
+        name.length === 10 &&
+        name.toLowerCase() === 'connection' &&
+        connectionTokens(raw[i + 1]!.toString('latin1')) !== null
+      )
+        return false;
+      continue;
+    }
+    out.push(name, raw[i + 1]!.toString('latin1'));
+  }
+  res.writeHead(status, out);
+  return true;
+}
+
 /** Response fields from undici's raw list, hop-by-hop and Connection-named ones stripped. */
 function responseHeaders(raw: Buffer[]): ProxyHeaders {
   const out: ProxyHeaders = {};
@@ -259,6 +395,8 @@ class Exchange {
   /** A payload limit was exceeded (request body streamed, or response). */
   tooLarge = false;
   dispatch: Dispatch | null = null;
+  /** The first response chunk, kept until the next chunk or the end (see onData). */
+  held: Buffer | null = null;
 
   constructor(
     readonly req: IncomingMessage,
@@ -294,8 +432,13 @@ class Exchange {
         return false;
       }
     }
+    const hook = this.hooks?.onResponseHeaders;
+    if (hook === undefined && writeFlatHead(this.res, statusCode, raw)) {
+      this.status = statusCode;
+      return true;
+    }
     const headers = responseHeaders(raw);
-    const status = this.hooks?.onResponseHeaders?.(statusCode, headers, this.req) ?? statusCode;
+    const status = hook?.(statusCode, headers, this.req) ?? statusCode;
     this.res.writeHead(status, headers as OutgoingHttpHeaders); // a throw here aborts the request
     this.status = status;
     return true;
@@ -304,6 +447,19 @@ class Exchange {
   onData(chunk: Buffer): boolean {
     if (this.settings !== null) return this.onDataWithSettings(chunk);
     this.bytesOut += chunk.length;
+    // The first chunk is held until the end of this event-loop turn: a body that completes in the same
+    // turn then leaves with its head in one write, coalesced with the turn's other answers; otherwise the
+    // chunk is written at the end of the turn (a stream's first bytes are never kept waiting longer).
+    if (this.held === null && this.bytesOut === chunk.length) {
+      this.held = chunk;
+      holdUntilTurnEnds(this);
+      return true;
+    }
+    const held = this.held;
+    if (held !== null) {
+      this.held = null;
+      this.res.write(held);
+    }
     return this.res.write(chunk); // false pauses undici's parser until 'drain'
   }
 
@@ -327,7 +483,10 @@ class Exchange {
       this.retry();
       return;
     }
-    this.res.end(); // upstream trailers are dropped: clients rarely ask for them (TE: trailers)
+    // Upstream trailers are dropped: clients rarely ask for them (TE: trailers).
+    const held = this.held;
+    this.held = null;
+    endCoalesced(this.res, held ?? undefined);
     this.done(undefined);
   }
 
@@ -407,6 +566,25 @@ class Exchange {
       );
     else onDone(o, this.req);
   }
+}
+
+let heldExchanges: Exchange[] = [];
+
+/** Writes the first chunks still held when the turn ends (their bodies did not complete in it). */
+function writeHeld(): void {
+  const list = heldExchanges;
+  heldExchanges = [];
+  for (let i = 0; i < list.length; i++) {
+    const ex = list[i]!;
+    const held = ex.held;
+    if (held === null) continue;
+    ex.held = null;
+    if (!ex.res.destroyed) ex.res.write(held);
+  }
+}
+
+function holdUntilTurnEnds(ex: Exchange): void {
+  if (heldExchanges.push(ex) === 1) setImmediate(writeHeld);
 }
 
 /** The response's Content-Length from undici's raw list, or -1. */
@@ -507,8 +685,14 @@ export function createProxy(opts: ProxyOptions = {}): UpstreamProxy {
       const tagged = res as TaggedResponse;
       if (fo === undefined) {
         const up = route.upstream;
-        const headers = requestHeaders(req, up, false);
-        hooks?.onRequestHeaders?.(headers, req);
+        let headers: ProxyHeaders | string[] | null = null;
+        let body: IncomingMessage | null;
+        if (hooks?.onRequestHeaders === undefined) headers = flatRequestHeaders(req, up);
+        if (headers === null) {
+          headers = requestHeaders(req, up, false);
+          hooks?.onRequestHeaders?.(headers, req);
+          body = hasBody(req) ? req : null;
+        } else body = flatHasBody ? req : null;
         const ex = new Exchange(req, res, hooks ?? null, performance.now(), null);
         tagged[kExchange] = ex;
         res.on('drain', onResponseDrain);
@@ -518,7 +702,7 @@ export function createProxy(opts: ProxyOptions = {}): UpstreamProxy {
             path: up.basePath + (req.url ?? '/'),
             method: req.method ?? 'GET',
             headers,
-            body: hasBody(req) ? req : null,
+            body,
             headersTimeout: t.headersMs,
             bodyTimeout: t.bodyMs,
           },

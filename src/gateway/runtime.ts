@@ -134,7 +134,7 @@ export function createGatewayRuntime(opts: {
     const path = q < 0 ? url : url.slice(0, q);
     const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
     const method = req.method ?? 'GET';
-    const id = identifier.identify(svc, req.headers, query);
+    const id = identifier.identify(svc, req, query);
     if (id instanceof Promise) return id.then((i) => fromIdentity(i, svc, method, path, query, defaults));
     return fromIdentity(id, svc, method, path, query, defaults);
   }
@@ -145,9 +145,25 @@ export function createGatewayRuntime(opts: {
     const url = req.url ?? '/';
     if (url.charCodeAt(0) !== 47) return null;
     const cfg = config;
-    const r = cfg.router.match(req.headers.host, url);
+    const r = cfg.router.match(hostOf(req), url);
     const svc = r === null ? undefined : cfg.services.get(r.id);
     return r === null || svc === undefined ? null : { route: r, svc, url };
+  }
+
+  /** Forwards an allowed call (with RateLimit fields when the service asks), or answers the denial. */
+  function finish(req: IncomingMessage, res: ServerResponse, found: Found, v: Verdict): void {
+    const svc = found.svc;
+    if (!v.ok) {
+      deny(req, res, svc, v);
+      return;
+    }
+    (req as Timed)[EVENT] = v.event;
+    if (svc.rateLimitHeaders && v.rate !== undefined) {
+      res.setHeader('ratelimit-limit', v.rate.limit);
+      res.setHeader('ratelimit-remaining', v.rate.remaining);
+      res.setHeader('ratelimit-reset', v.rate.reset);
+    }
+    proxy.forward(req, res, found.route, hooksFor(svc.id));
   }
 
   function run(req: IncomingMessage, svc: GatewayService, url: string, then: (v: Verdict) => void): void {
@@ -321,19 +337,9 @@ export function createGatewayRuntime(opts: {
         runChain(req, res, found, chain);
         return;
       }
-      run(req, svc, found.url, (v) => {
-        if (!v.ok) {
-          deny(req, res, svc, v);
-          return;
-        }
-        (req as Timed)[EVENT] = v.event;
-        if (svc.rateLimitHeaders && v.rate !== undefined) {
-          res.setHeader('ratelimit-limit', v.rate.limit);
-          res.setHeader('ratelimit-remaining', v.rate.remaining);
-          res.setHeader('ratelimit-reset', v.rate.reset);
-        }
-        proxy.forward(req, res, found.route, hooksFor(svc.id));
-      });
+      const v = authorizeCall(svc, req, found.url);
+      if (v instanceof Promise) v.then((x) => finish(req, res, found, x));
+      else finish(req, res, found, v);
     },
 
     upgrade(req, socket, head) {
@@ -367,6 +373,16 @@ export function createGatewayRuntime(opts: {
       return config;
     },
   };
+}
+
+/** The request's Host, read from the raw list (node's header object is built lazily: not for this). */
+function hostOf(req: IncomingMessage): string | undefined {
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') return raw[i + 1];
+  }
+  return undefined;
 }
 
 /** An answer on a socket that was handed over for an upgrade (no ServerResponse there); then it closes. */

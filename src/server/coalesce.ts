@@ -8,7 +8,7 @@
 import type { ServerResponse } from 'node:http';
 
 let responses: ServerResponse[] = [];
-let bodies: string[] = [];
+let bodies: (string | Buffer | undefined)[] = [];
 let scheduled = false;
 
 function flush(): void {
@@ -21,7 +21,7 @@ function flush(): void {
 }
 
 /** Ends `res` with `body` at the end of the current event-loop turn (headers must already be set). */
-export function endCoalesced(res: ServerResponse, body: string): void {
+export function endCoalesced(res: ServerResponse, body: string | Buffer | undefined): void {
   responses.push(res);
   bodies.push(body);
   if (!scheduled) {

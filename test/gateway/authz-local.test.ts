@@ -202,7 +202,7 @@ function suite(name: string, openBacking: () => Promise<Backing>) {
 
     it('leased: rate-limit state and Retry-After come with the verdicts', async () => {
       const [gw] = await start(1, 3);
-      const svc = gwService({ mode: 'leased', lease_size: 1 });
+      const svc = gwService({ mode: 'leased', lease_size: 1 }, true);
       const vs: Verdict[] = [];
       for (let i = 0; i < 4; i++) vs.push(await gw!.decide(callOf(svc, 'k7')));
       expect(vs.map((v) => v.ok)).toEqual([true, true, true, false]);

@@ -74,11 +74,15 @@ export function depsOf(authView: AuthView, counters: CounterStore): BackendDeps 
 }
 
 /** A gateway service as the runtime hands it to the authorizers (only the fields they read). */
-export function gwService(authorization: Partial<ServiceAuthorization>): GatewayService {
+export function gwService(
+  authorization: Partial<ServiceAuthorization>,
+  rateLimitHeaders = false,
+): GatewayService {
   return {
     id: SID,
     providerKey: 'pk-gw',
     backend: null,
+    rateLimitHeaders,
     authorization: { mode: 'strict', on_store_failure: 'deny', ...authorization },
   } as unknown as GatewayService;
 }

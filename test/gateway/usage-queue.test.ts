@@ -2,10 +2,10 @@
 // are written off the request path, kept and retried while the log is down (nothing lost), and dropped —
 // counted — only past the queue's bound.
 import { describe, expect, it } from 'vitest';
-import type { IdentifiedUsageEvent, UsageBatchPayload, UsageEventPayload } from '../../src/backend/events.js';
+import type { IdentifiedUsageEvent, UsageEventPayload } from '../../src/backend/events.js';
 import { GatewayMetrics } from '../../src/gateway/metrics.js';
 import type { ForwardOutcome } from '../../src/gateway/proxy.js';
-import { GatewayUsageQueue } from '../../src/gateway/usage.js';
+import { decodeGatewayUsage, type GatewayUsageBatch, GatewayUsageQueue } from '../../src/gateway/usage.js';
 import { createRegistry } from '../../src/obs/metrics.js';
 import type { LogRecord, UsageLog, UsageStream } from '../../src/store/ports.js';
 import { MemoryUsageLog } from '../../src/store/usagelog/memory.js';
@@ -37,7 +37,7 @@ async function written(log: UsageLog): Promise<IdentifiedUsageEvent[]> {
   for (;;) {
     const got = await log.read('events', 'test', 'c', 1000, 0);
     if (got.length === 0) return out;
-    for (const d of got) out.push(...(d.record.payload as UsageBatchPayload).events);
+    for (const d of got) out.push(...decodeGatewayUsage(d.record.id, d.record.payload as GatewayUsageBatch));
     await log.ack(
       'events',
       'test',
@@ -75,6 +75,29 @@ describe('gateway usage queue', () => {
       bytesOut: 42,
       usage: { hits: 1 },
     });
+    await q.close();
+  });
+
+  it('writes each batch in columns that decode back to the events recorded, in order', async () => {
+    const log = new Switched();
+    const q = new GatewayUsageQueue(log, { flushMs: 5, maxBatch: 1000 });
+    const many: UsageEventPayload = {
+      ...event(1),
+      serviceId: 's2',
+      usage: { hits: 3, get_item: 1, bytes: 512 },
+    };
+    q.record(event(0), outcome, 1.25);
+    q.record(many, { ...outcome, status: 429, bytesOut: 0 }, 0.5);
+    q.record(event(2), outcome, 3);
+    await q.flush();
+    const got = await written(log);
+    expect(got.map((e) => [e.serviceId, e.appId, e.status, e.latencyMs, e.usage])).toEqual([
+      ['s1', 'app0', 200, 1.25, { hits: 1 }],
+      ['s2', 'app1', 429, 0.5, { hits: 3, get_item: 1, bytes: 512 }],
+      ['s1', 'app2', 200, 3, { hits: 1 }],
+    ]);
+    const ids = got.map((e) => e.id);
+    expect(ids[1]).toBe(ids[0]!.replace(/:0$/, ':1'));
     await q.close();
   });
 

@@ -8,7 +8,9 @@ import type { BackendDeps } from '../../backend/deps.js';
 import { emptyParams, type ParamMap } from '../../backend/params.js';
 import type { AuthCall, Authorizer, RateLimitState, Verdict } from './types.js';
 
-const EXT = { ...NO_EXTENSIONS, limitHeaders: true };
+/** Limit state on every answer for services that send RateLimit fields; else only for 429s (Retry-After). */
+const EXT_RATE = { ...NO_EXTENSIONS, limitHeaders: true };
+const EXT = { ...NO_EXTENSIONS, limitHeadersWhenLimited: true };
 
 /** The authrep parameters of a call, as a 3scale client would send them. */
 export function authrepParams(call: AuthCall): ParamMap {
@@ -58,7 +60,7 @@ export function decideWith(deps: BackendDeps, call: AuthCall): Verdict | Promise
     endpoint: 'authrep',
     params: authrepParams(call),
     invalidUtf8: false,
-    ext: EXT,
+    ext: call.svc.rateLimitHeaders ? EXT_RATE : EXT,
   });
   return o instanceof Promise ? o.then(verdictOf) : verdictOf(o);
 }

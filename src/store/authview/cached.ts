@@ -7,7 +7,7 @@
  */
 
 import type { AppView, PlanView, ServiceView, TenantSnapshot, TenantView } from '../../domain/model.js';
-import { sha256 } from '../digest.js';
+import { lookupDigest } from '../digest.js';
 import type { AuthView, AuthViewPeek } from '../ports.js';
 
 export interface CachedAuthViewOptions {
@@ -21,6 +21,8 @@ export interface CachedAuthViewOptions {
 interface Entry {
   readonly value: unknown;
   readonly expiresAt: number;
+  /** The cache's operation count when the entry was last moved to the recent end. */
+  tick: number;
 }
 
 export class CachedAuthView implements AuthView {
@@ -30,6 +32,7 @@ export class CachedAuthView implements AuthView {
   /** Bumped by every invalidation; a lookup only fills the cache if it is unchanged since it started. */
   private generation = 0;
   private hits = 0;
+  private ticks = 0;
   private misses = 0;
   private readonly clock: () => number;
   private readonly unsubscribe: () => void;
@@ -49,20 +52,20 @@ export class CachedAuthView implements AuthView {
   // themselves, like every other index of the auth view.
   /** Hits answered synchronously (same keys, TTL and LRU as the async methods); a miss is `undefined`. */
   readonly peek: AuthViewPeek = {
-    tenantByProviderKey: (providerKey) => this.hit(`pk\n${sha256(providerKey)}`),
-    providerKeyForServiceToken: (token, serviceId) => this.hit(`tok\n${serviceId}\n${sha256(token)}`),
+    tenantByProviderKey: (providerKey) => this.hit(`pk\n${lookupDigest(providerKey)}`),
+    providerKeyForServiceToken: (token, serviceId) => this.hit(`tok\n${serviceId}\n${lookupDigest(token)}`),
     service: (serviceId) => this.hit(`svc\n${serviceId}`),
     plan: (serviceId, planId) => this.hit(`plan\n${serviceId}\n${planId}`),
     application: (serviceId, appId) => this.hit(`app\n${serviceId}\n${appId}`),
-    appIdByUserKey: (serviceId, userKey) => this.hit(`uk\n${serviceId}\n${sha256(userKey)}`),
+    appIdByUserKey: (serviceId, userKey) => this.hit(`uk\n${serviceId}\n${lookupDigest(userKey)}`),
   };
 
   tenantByProviderKey(providerKey: string): Promise<TenantView | null> {
-    return this.cached(`pk\n${sha256(providerKey)}`, () => this.inner.tenantByProviderKey(providerKey));
+    return this.cached(`pk\n${lookupDigest(providerKey)}`, () => this.inner.tenantByProviderKey(providerKey));
   }
 
   providerKeyForServiceToken(token: string, serviceId: string): Promise<string | null> {
-    return this.cached(`tok\n${serviceId}\n${sha256(token)}`, () =>
+    return this.cached(`tok\n${serviceId}\n${lookupDigest(token)}`, () =>
       this.inner.providerKeyForServiceToken(token, serviceId),
     );
   }
@@ -80,7 +83,7 @@ export class CachedAuthView implements AuthView {
   }
 
   appIdByUserKey(serviceId: string, userKey: string): Promise<string | null> {
-    return this.cached(`uk\n${serviceId}\n${sha256(userKey)}`, () =>
+    return this.cached(`uk\n${serviceId}\n${lookupDigest(userKey)}`, () =>
       this.inner.appIdByUserKey(serviceId, userKey),
     );
   }
@@ -132,9 +135,18 @@ export class CachedAuthView implements AuthView {
   private hit<T>(key: string): T | undefined {
     const hit = this.entries.get(key);
     if (hit === undefined) return undefined;
-    this.entries.delete(key);
-    if (hit.expiresAt <= this.clock()) return undefined;
-    this.entries.set(key, hit);
+    if (hit.expiresAt <= this.clock()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    // Moved to the recent end only when a quarter of the cache's capacity in operations has passed since
+    // it last was: hot entries stay far from eviction without a delete + insert on every hit.
+    const tick = ++this.ticks;
+    if (tick - hit.tick > this.opts.maxEntries >> 2) {
+      hit.tick = tick;
+      this.entries.delete(key);
+      this.entries.set(key, hit);
+    }
     this.hits++;
     return hit.value as T;
   }
@@ -164,7 +176,7 @@ export class CachedAuthView implements AuthView {
   }
 
   private store(key: string, value: unknown): void {
-    this.entries.set(key, { value, expiresAt: this.clock() + this.opts.ttlMs });
+    this.entries.set(key, { value, expiresAt: this.clock() + this.opts.ttlMs, tick: ++this.ticks });
     while (this.entries.size > this.opts.maxEntries) {
       const oldest = this.entries.keys().next();
       if (oldest.done) break;

@@ -1,6 +1,6 @@
 /** In-process auth view: the embedded default and the reference the Redis adapter is tested against. */
 import type { AppView, PlanView, ServiceView, TenantSnapshot, TenantView } from '../../domain/model.js';
-import { sha256 } from '../digest.js';
+import { lookupDigest, sha256 } from '../digest.js';
 import type { AuthView, AuthViewPeek } from '../ports.js';
 
 interface TenantEntries {
@@ -21,13 +21,14 @@ export class MemoryAuthView implements AuthView {
 
   /** Every lookup answers synchronously: the async methods below are these, wrapped. */
   readonly peek: AuthViewPeek = {
-    tenantByProviderKey: (providerKey) => this.tenantsByPk.get(sha256(providerKey)) ?? null,
+    tenantByProviderKey: (providerKey) => this.tenantsByPk.get(lookupDigest(providerKey)) ?? null,
     providerKeyForServiceToken: (token, serviceId) =>
-      this.tokens.get(`${serviceId}\n${sha256(token)}`) ?? null,
+      this.tokens.get(`${serviceId}\n${lookupDigest(token)}`) ?? null,
     service: (serviceId) => this.services.get(serviceId) ?? null,
     plan: (serviceId, planId) => this.plans.get(`${serviceId}\n${planId}`) ?? null,
     application: (serviceId, appId) => this.apps.get(`${serviceId}\n${appId}`) ?? null,
-    appIdByUserKey: (serviceId, userKey) => this.userKeys.get(`${serviceId}\n${sha256(userKey)}`) ?? null,
+    appIdByUserKey: (serviceId, userKey) =>
+      this.userKeys.get(`${serviceId}\n${lookupDigest(userKey)}`) ?? null,
   };
 
   async tenantByProviderKey(providerKey: string): Promise<TenantView | null> {
