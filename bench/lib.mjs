@@ -88,6 +88,8 @@ export function writeSection(file, name, text) {
   const block = `${start}\n${text}\n${end}`;
   doc = i >= 0 && j > i ? doc.slice(0, i) + block + doc.slice(j + end.length) : `${doc}\n${block}\n`;
   writeFileSync(file, doc);
+  // The docs are linted with the code: lay the new tables out as the formatter would.
+  spawnSync('npx', ['biome', 'format', '--write', file], { stdio: 'ignore' });
 }
 
 // ---- Additions for bench:gateway ----
