@@ -16,7 +16,7 @@ import {
 } from '../domain/limits.js';
 import type { AppView, PlanView, ServiceView } from '../domain/model.js';
 import { checkReferrer } from '../domain/referrer.js';
-import { firstUnknownMetric, type ProcessedUsage, processUsage } from '../domain/usage.js';
+import { firstUnknownMetric, type ProcessedUsage, processUsageOf } from '../domain/usage.js';
 import { secretEquals } from '../store/digest.js';
 import type { BackendDeps } from './deps.js';
 import { type BackendError, backendError, type DenyCode } from './errors.js';
@@ -147,7 +147,7 @@ function* authSteps(deps: BackendDeps, input: AuthInput): Steps<AuthOutcome> {
 
   let usage: ProcessedUsage | null = null;
   if (rawUsage !== undefined) {
-    const parsed = processUsage(rawUsage, c, ext.flatUsage);
+    const parsed = processUsageOf(rawUsage, c, ext.flatUsage);
     if (!parsed.ok) {
       const e = parsed.error;
       return fail(

@@ -53,6 +53,25 @@ function describe(raw: unknown): string | null {
  * does), so `usage[nope]=x` is a value error. Unless `flat`, each entry is rolled up to every ancestor:
  * increments add (an ancestor's explicit value included), a set sets the ancestor (last one wins).
  */
+// Results for usage maps that callers reuse across calls (the gateway keeps one per mapping outcome):
+// keyed by the map itself, valid for the compiled service and flat flag they were computed with. The
+// processed usage is never mutated by its readers, so sharing it is safe.
+const reused = new WeakMap<object, { c: CompiledService; flat: boolean; result: UsageResult }>();
+
+/** `processUsage` for a usage map the caller passes again and again, unchanged (frozen). */
+export function processUsageOf(
+  raw: Readonly<Record<string, unknown>>,
+  c: CompiledService,
+  flat: boolean,
+): UsageResult {
+  if (!Object.isFrozen(raw)) return processUsage(raw, c, flat);
+  const hit = reused.get(raw);
+  if (hit !== undefined && hit.c === c && hit.flat === flat) return hit.result;
+  const result = processUsage(raw, c, flat);
+  reused.set(raw, { c, flat, result });
+  return result;
+}
+
 export function processUsage(
   raw: Readonly<Record<string, unknown>>,
   c: CompiledService,

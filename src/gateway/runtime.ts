@@ -11,7 +11,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { UsageEventPayload } from '../backend/events.js';
-import { emptyParams } from '../backend/params.js';
+import { emptyParams, type ParamMap } from '../backend/params.js';
 import { matchUsage } from '../domain/mapping.js';
 import type { AuthorizerSet } from './authz/index.js';
 import type { AppCredentials, RateLimitState, Verdict } from './authz/types.js';
@@ -37,6 +37,46 @@ const DENY: Readonly<Record<DenyCode, Verdict>> = {
   limits_exceeded: Object.freeze({ ok: false, code: 'limits_exceeded' }),
   service_unavailable: Object.freeze({ ok: false, code: 'service_unavailable' }),
 };
+
+/**
+ * The usage parameter map of a mapping outcome. The same rules always give the same usage, so each
+ * service keeps one frozen map per set of matched rules (rule indices under 31, as a bit mask): the
+ * authorization core then parses it once (`processUsageOf`), not on every call.
+ */
+const usageMaps = new WeakMap<GatewayService, Map<number, ParamMap>>();
+
+function usageOf(
+  svc: GatewayService,
+  rules: readonly number[],
+  usage: ReadonlyMap<string, number>,
+): ParamMap {
+  let mask = 0;
+  for (let i = 0; i < rules.length; i++) {
+    const r = rules[i]!;
+    if (r > 30) return buildUsage(svc, usage);
+    mask |= 1 << r;
+  }
+  let maps = usageMaps.get(svc);
+  if (maps === undefined) {
+    maps = new Map();
+    usageMaps.set(svc, maps);
+  }
+  let m = maps.get(mask);
+  if (m === undefined) {
+    m = Object.freeze(buildUsage(svc, usage));
+    maps.set(mask, m);
+  }
+  return m;
+}
+
+function buildUsage(svc: GatewayService, usage: ReadonlyMap<string, number>): ParamMap {
+  const out = emptyParams();
+  for (const [metricId, delta] of usage) {
+    const name = svc.metricNames.get(metricId);
+    if (name !== undefined) out[name] = String(delta);
+  }
+  return out;
+}
 
 /** `RateLimit-*` fields (draft-ietf-httpapi-ratelimit-headers) for a service that asks for them. */
 function rateHeaders(rate: RateLimitState | undefined): Record<string, number> | undefined {
@@ -100,12 +140,7 @@ export function createGatewayRuntime(opts: {
   ) {
     const matched = matchUsage(svc.rules, method, path, query);
     if (matched.usage === null) return DENY.no_match;
-    const usage = emptyParams();
-    for (const [metricId, delta] of matched.usage) {
-      const name = svc.metricNames.get(metricId);
-      if (name !== undefined) usage[name] = String(delta);
-    }
-    return authorizers.decide({ svc, creds, usage });
+    return authorizers.decide({ svc, creds, usage: usageOf(svc, matched.rules, matched.usage) });
   }
 
   function fromIdentity(
