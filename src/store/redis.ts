@@ -24,8 +24,26 @@ export function openRedis(url: string, opts: OpenRedisOptions): Redis {
   assertPrefix(opts.keyPrefix);
   // Auto-pipelining: commands issued in one tick (e.g. concurrent authreps' counter scripts) go out in
   // one write, and replies come back in one read: fewer syscalls on both sides under load.
-  return new Redis(url, { keyPrefix: opts.keyPrefix, maxRetriesPerRequest: 3, enableAutoPipelining: true });
+  const c = new Redis(url, {
+    keyPrefix: opts.keyPrefix,
+    maxRetriesPerRequest: 3,
+    enableAutoPipelining: true,
+  });
+  quietErrors(c);
+  return c;
 }
+
+/**
+ * Connection errors surface where they matter — as failed commands, which the callers turn into store
+ * failures and log — so the client's own 'error' events are not reported twice (without a listener,
+ * ioredis prints "Unhandled error event" for every reconnect attempt while Redis is away).
+ */
+export function quietErrors(c: Redis): Redis {
+  c.on('error', ignore);
+  return c;
+}
+
+function ignore(): void {}
 
 /** Throws unless `prefix` is usable as a key prefix (see OpenRedisOptions.keyPrefix). */
 export function assertPrefix(prefix: string): void {

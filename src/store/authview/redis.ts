@@ -8,7 +8,7 @@
 import type { AppView, PlanView, ServiceView, TenantSnapshot, TenantView } from '../../domain/model.js';
 import { sha256 } from '../digest.js';
 import type { AuthView } from '../ports.js';
-import { prefixOf, quitQuietly, type Redis } from '../redis.js';
+import { prefixOf, quietErrors, quitQuietly, type Redis } from '../redis.js';
 
 /** Components are URI-encoded so a `:` inside an id can never make two keys collide. */
 const part = encodeURIComponent;
@@ -63,7 +63,7 @@ export class RedisAuthView implements AuthView {
    */
   static async open(client: Redis): Promise<RedisAuthView> {
     const channel = `${prefixOf(client)}authview:changes`;
-    const subscriber = client.duplicate();
+    const subscriber = quietErrors(client.duplicate());
     try {
       await subscriber.subscribe(channel);
     } catch (err) {

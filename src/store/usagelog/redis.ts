@@ -8,7 +8,7 @@
  * unacked entries.
  */
 import type { Delivery, LogRecord, UsageLog, UsageStream } from '../ports.js';
-import { quitQuietly, type Redis } from '../redis.js';
+import { quietErrors, quitQuietly, type Redis } from '../redis.js';
 import { DEFAULT_RECLAIM_AFTER_MS } from './memory.js';
 
 export interface RedisUsageLogOptions {
@@ -172,7 +172,7 @@ export class RedisUsageLog implements UsageLog {
   private blockingConnection(consumer: string): Redis {
     let c = this.blocking.get(consumer);
     if (!c) {
-      c = this.client.duplicate();
+      c = quietErrors(this.client.duplicate());
       this.blocking.set(consumer, c);
     }
     return c;
