@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ProcessedUsage } from '../domain/usage.js';
 import type { ErrorLog, IntegrationError, LogRecord, UsageLog } from '../store/ports.js';
+import { UsageColumnsBuilder } from './usage-columns.js';
 
 /** Payload of one `events` record: usage already counted, for analytics. Keys are metric ids. */
 export interface UsageEventPayload {
@@ -141,27 +142,74 @@ abstract class Batcher<T> {
   protected abstract sink(batch: T[]): Promise<void>;
 }
 
-/** Batches authrep usage events into the usage log's `events` stream, one record per batch. */
-export class UsageEventRecorder extends Batcher<IdentifiedUsageEvent> {
+/**
+ * Batches authrep usage events into the usage log's `events` stream, one record per batch, in columns
+ * (usage-columns.ts): recording an event appends numbers to the open batch, nothing per event is kept as
+ * an object. Bounded like the other recorders: past `maxQueue` events, or when a write fails, events are
+ * dropped and counted.
+ */
+export class UsageEventRecorder {
+  private open = new UsageColumnsBuilder();
+  private full: UsageColumnsBuilder[] = [];
+  private queued = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private inflight: Promise<void> = Promise.resolve();
+  /** Events dropped because the queue was full or a write failed. */
+  dropped = 0;
+  private readonly flushMs: number;
+  private readonly maxBatch: number;
+  private readonly maxQueue: number;
+
   constructor(
     private readonly log: UsageLog,
     opts: RecorderOptions = {},
   ) {
-    super(opts);
+    this.flushMs = opts.flushMs ?? 100;
+    this.maxBatch = opts.maxBatch ?? 500;
+    this.maxQueue = opts.maxQueue ?? 50_000;
   }
 
   /** Queues one event; never blocks, never throws. */
   record(payload: UsageEventPayload): void {
-    // The payload is built for this call alone: give it its id in place rather than copy it.
-    this.push(Object.assign(payload, { id: freshId() }));
+    if (this.queued >= this.maxQueue) {
+      this.dropped++;
+      return;
+    }
+    this.open.add(payload);
+    this.queued++;
+    if (this.open.count >= this.maxBatch) {
+      this.full.push(this.open);
+      this.open = new UsageColumnsBuilder();
+      void this.flush();
+    } else if (this.timer === undefined) {
+      this.timer = setTimeout(() => void this.flush(), this.flushMs);
+      this.timer.unref();
+    }
   }
 
-  protected sink(batch: IdentifiedUsageEvent[]): Promise<void> {
-    const record: LogRecord = {
-      id: freshId(),
-      payload: { type: 'usage_batch', events: batch } satisfies UsageBatchPayload,
-    };
-    return this.log.append('events', [record]);
+  /** Sends everything queued; resolves when it is written (or dropped after a failure). */
+  flush(): Promise<void> {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.open.count > 0) {
+      this.full.push(this.open);
+      this.open = new UsageColumnsBuilder();
+    }
+    if (this.full.length === 0) return this.inflight;
+    const batches = this.full;
+    this.full = [];
+    let events = 0;
+    for (const b of batches) events += b.count;
+    this.queued -= events;
+    const records: LogRecord[] = batches.map((b) => ({ id: freshId(), payload: b.payload() }));
+    this.inflight = this.inflight.then(() =>
+      this.log.append('events', records).catch(() => {
+        this.dropped += events;
+      }),
+    );
+    return this.inflight;
   }
 }
 

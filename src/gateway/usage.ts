@@ -10,8 +10,9 @@
  * capacity loses nothing either. A retried write that had in fact succeeded can write a batch twice:
  * events carry ids, and readers de-duplicate by id (the usage log is at-least-once).
  */
-import type { IdentifiedUsageEvent, UsageEventPayload, UsageEventRecorder } from '../backend/events.js';
+import type { UsageEventPayload, UsageEventRecorder } from '../backend/events.js';
 import { freshId } from '../backend/events.js';
+import { UsageColumnsBuilder } from '../backend/usage-columns.js';
 import type { Logger } from '../obs/logger.js';
 import type { LogRecord, UsageLog } from '../store/ports.js';
 import type { UsageQueueStats } from './metrics.js';
@@ -39,105 +40,6 @@ export interface UsageQueueOptions {
   readonly logger?: Logger;
 }
 
-/**
- * Payload of one `events` record written by a gateway: up to `maxBatch` usage events in columns. Recording
- * an event appends a few numbers (no object, no id string per request) and a batch serialises as flat
- * number arrays, which costs a fraction of one JSON object per event. `decodeGatewayUsage` gives the events
- * back; event `i` of record `R` has the id `R:i` (stable across retries: a record keeps its id).
- */
-export interface GatewayUsageBatch {
-  readonly type: 'gateway_usage';
-  /** Dictionaries that `rows` index into. */
-  readonly services: string[];
-  readonly apps: string[];
-  readonly metrics: string[];
-  /**
-   * Per event, in order: epoch ms, service index, app index, status, latency µs, upstream latency µs,
-   * request body bytes, response body bytes, the number n of metrics, then n pairs (metric index, delta).
-   */
-  readonly rows: number[];
-}
-
-/** Rebuilds the events of one gateway usage record (`id` is the record's id). */
-export function decodeGatewayUsage(id: string, b: GatewayUsageBatch): IdentifiedUsageEvent[] {
-  const out: IdentifiedUsageEvent[] = [];
-  const r = b.rows;
-  let i = 0;
-  while (i < r.length) {
-    const usage: Record<string, number> = {};
-    const n = r[i + 8]!;
-    for (let k = 0; k < n; k++) usage[b.metrics[r[i + 9 + 2 * k]!]!] = r[i + 10 + 2 * k]!;
-    out.push({
-      type: 'usage',
-      id: `${id}:${out.length}`,
-      source: 'gateway',
-      timestamp: r[i]!,
-      serviceId: b.services[r[i + 1]!]!,
-      appId: b.apps[r[i + 2]!]!,
-      status: r[i + 3]!,
-      latencyMs: r[i + 4]! / 1000,
-      upstreamMs: r[i + 5]! / 1000,
-      bytesIn: r[i + 6]!,
-      bytesOut: r[i + 7]!,
-      usage,
-    });
-    i += 9 + 2 * n;
-  }
-  return out;
-}
-
-/** A batch being filled: dictionaries by value → index, and the flat rows. */
-class Batch {
-  readonly services = new Map<string, number>();
-  readonly apps = new Map<string, number>();
-  readonly metrics = new Map<string, number>();
-  readonly rows: number[] = [];
-  count = 0;
-
-  add(event: UsageEventPayload, outcome: ForwardOutcome, latencyMs: number): void {
-    const rows = this.rows;
-    rows.push(
-      event.timestamp,
-      index(this.services, event.serviceId),
-      index(this.apps, event.appId),
-      outcome.status,
-      Math.round(latencyMs * 1000),
-      Math.round(outcome.upstreamMs * 1000),
-      outcome.bytesIn,
-      outcome.bytesOut,
-      0,
-    );
-    const at = rows.length - 1;
-    let n = 0;
-    const usage = event.usage;
-    for (const metric in usage) {
-      rows.push(index(this.metrics, metric), usage[metric]!);
-      n++;
-    }
-    rows[at] = n;
-    this.count++;
-  }
-
-  payload(): GatewayUsageBatch {
-    return {
-      type: 'gateway_usage',
-      services: [...this.services.keys()],
-      apps: [...this.apps.keys()],
-      metrics: [...this.metrics.keys()],
-      rows: this.rows,
-    };
-  }
-}
-
-function index(dict: Map<string, number>, value: string): number {
-  let i = dict.get(value);
-  if (i === undefined) {
-    i = dict.size;
-    dict.set(value, i);
-  }
-  return i;
-}
-
 interface Pending {
   readonly records: LogRecord[];
   readonly events: number;
@@ -147,8 +49,8 @@ export const DEFAULT_USAGE_QUEUE_MAX = 200_000;
 
 export class GatewayUsageQueue implements GatewayUsageSink, UsageQueueStats {
   /** Full batches waiting, then the one being filled (`open`). */
-  private full: Batch[] = [];
-  private open = new Batch();
+  private full: UsageColumnsBuilder[] = [];
+  private open = new UsageColumnsBuilder();
   /** Events in `full` and `open`. */
   private queued = 0;
   /** The write in progress or being retried: its records keep their ids across retries. */
@@ -198,7 +100,7 @@ export class GatewayUsageQueue implements GatewayUsageSink, UsageQueueStats {
     this.queued++;
     if (this.open.count >= this.maxBatch) {
       this.full.push(this.open);
-      this.open = new Batch();
+      this.open = new UsageColumnsBuilder();
     }
     if (this.pumping !== null) return; // the running pump picks it up
     if (this.full.length > 0) this.kick();
@@ -295,7 +197,7 @@ export class GatewayUsageQueue implements GatewayUsageSink, UsageQueueStats {
   private cut(): Pending {
     if (this.full.length === 0) {
       this.full.push(this.open);
-      this.open = new Batch();
+      this.open = new UsageColumnsBuilder();
     }
     const batches = this.full.splice(0, this.maxRecords);
     let events = 0;

@@ -1,5 +1,7 @@
 /** Conformance: the auth endpoints' processing order (§2.2), error catalogue (§6) and exact bodies (§3). */
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeUsageRecord } from '../../src/backend/usage-columns.js';
 import { errorBody, get, type Harness, PROLOG, startHarness, XML } from './support/fixture.js';
 
 const AUTH = '/transactions/authorize.xml';
@@ -460,14 +462,7 @@ describe('counting through authrep', () => {
     await get(c, `${AUTHREP}?provider_key=pk1&app_id=app-nokeys&usage[bytes]=0`);
     await c.handler.events.flush();
     const got = await c.usageLog.read('events', 'test', 'c1', 100, 0);
-    const payloads = got.flatMap(
-      (d) =>
-        (
-          d.record.payload as {
-            events: { appId: string; usage: Record<string, number>; responseCode?: string }[];
-          }
-        ).events,
-    );
+    const payloads = got.flatMap((d) => decodeUsageRecord(d.record));
     const mine = payloads.filter((p) => p.appId === 'app-nokeys');
     expect(mine).toHaveLength(2);
     expect(mine[0]).toMatchObject({ usage: {}, responseCode: '200' });

@@ -3,9 +3,10 @@
 // counted — only past the queue's bound.
 import { describe, expect, it } from 'vitest';
 import type { IdentifiedUsageEvent, UsageEventPayload } from '../../src/backend/events.js';
+import { decodeUsageRecord } from '../../src/backend/usage-columns.js';
 import { GatewayMetrics } from '../../src/gateway/metrics.js';
 import type { ForwardOutcome } from '../../src/gateway/proxy.js';
-import { decodeGatewayUsage, type GatewayUsageBatch, GatewayUsageQueue } from '../../src/gateway/usage.js';
+import { GatewayUsageQueue } from '../../src/gateway/usage.js';
 import { createRegistry } from '../../src/obs/metrics.js';
 import type { LogRecord, UsageLog, UsageStream } from '../../src/store/ports.js';
 import { MemoryUsageLog } from '../../src/store/usagelog/memory.js';
@@ -37,7 +38,7 @@ async function written(log: UsageLog): Promise<IdentifiedUsageEvent[]> {
   for (;;) {
     const got = await log.read('events', 'test', 'c', 1000, 0);
     if (got.length === 0) return out;
-    for (const d of got) out.push(...decodeGatewayUsage(d.record.id, d.record.payload as GatewayUsageBatch));
+    for (const d of got) out.push(...decodeUsageRecord(d.record));
     await log.ack(
       'events',
       'test',

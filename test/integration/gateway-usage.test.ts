@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IdentifiedUsageEvent } from '../../src/backend/events.js';
-import { decodeGatewayUsage, type GatewayUsageBatch } from '../../src/gateway/usage.js';
+import { decodeUsageRecord } from '../../src/backend/usage-columns.js';
 import { type Started, startTollgate } from '../support/proc.js';
 
 const PREFIX = 'gwusage:';
@@ -216,10 +216,10 @@ tenants:
         events.clear();
         const entries = (await client.xrange('log:events', '-', '+')) as [string, string[]][];
         for (const [, fields] of entries) {
-          const payload = JSON.parse(fields[fields.indexOf('p') + 1]!) as GatewayUsageBatch;
+          const payload: unknown = JSON.parse(fields[fields.indexOf('p') + 1]!);
           const id = fields[fields.indexOf('i') + 1]!;
           // At least once: a batch retried after a write whose answer was lost may be there twice.
-          for (const e of decodeGatewayUsage(id, payload)) events.set(e.id, e);
+          for (const e of decodeUsageRecord({ id, payload })) events.set(e.id, e);
         }
         if (events.size >= accepted) break;
         await new Promise((r) => setTimeout(r, 200));
