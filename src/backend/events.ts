@@ -165,7 +165,8 @@ export class UsageEventRecorder {
     opts: RecorderOptions = {},
   ) {
     this.flushMs = opts.flushMs ?? 100;
-    this.maxBatch = opts.maxBatch ?? 500;
+    // Large batches: one log append (one SQL transaction or XADD) per flush even at tens of thousands of calls/s.
+    this.maxBatch = opts.maxBatch ?? 5000;
     this.maxQueue = opts.maxQueue ?? 50_000;
   }
 
