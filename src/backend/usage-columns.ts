@@ -117,8 +117,10 @@ export function decodeUsageColumns(id: string, b: UsageColumns): IdentifiedUsage
     for (let k = 0; k < n; k++) {
       const at = i + FIXED + 3 * k;
       const metric = b.metrics[r[at]!]!;
-      if (r[at + 2] === 1) (set ??= {})[metric] = r[at + 1]!;
-      else usage[metric] = r[at + 1]!;
+      if (r[at + 2] === 1) {
+        set ??= {};
+        set[metric] = r[at + 1]!;
+      } else usage[metric] = r[at + 1]!;
     }
     const e: Record<string, unknown> = {
       type: 'usage',
