@@ -10,6 +10,7 @@
 import net from 'node:net';
 import { z } from 'zod';
 import type { PolicyDoc } from './schema.js';
+import { issueFaults, zodMessage } from './zod-messages.js';
 
 export interface PolicyFault {
   /** Relative to the chain: `[2, 'configuration', 'cidrs', 1]`. */
@@ -454,66 +455,12 @@ export type PolicyName = keyof typeof POLICY_SCHEMAS;
 export type PolicyConfig<N extends PolicyName> = z.output<(typeof POLICY_SCHEMAS)[N]>;
 export type ConditionConfig = z.output<typeof ConditionSchema>;
 
-function kindOf(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'a list';
-  if (typeof v === 'object') return 'a mapping';
-  return `${typeof v} ${JSON.stringify(v)}`;
-}
-
-const EXPECTED: Record<string, string> = {
-  int: 'an integer',
-  number: 'a number',
-  string: 'a string',
-  boolean: 'true or false',
-  object: 'a mapping',
-  array: 'a list',
-  record: 'a mapping',
-};
-
-/** Messages for issues a field did not word itself (the config validator's wording). */
-function message(iss: z.core.$ZodRawIssue): string | undefined {
-  switch (iss.code) {
-    case 'invalid_type':
-      if (iss.input === undefined) return 'required';
-      return `expected ${EXPECTED[iss.expected] ?? iss.expected}, got ${kindOf(iss.input)}`;
-    case 'too_small':
-      if (iss.origin === 'string')
-        return iss.minimum === 1 ? 'must not be empty' : `must have at least ${iss.minimum} characters`;
-      if (iss.origin === 'array') return `must have at least ${iss.minimum} item(s)`;
-      return iss.inclusive === false ? `must be more than ${iss.minimum}` : `must be at least ${iss.minimum}`;
-    case 'too_big':
-      if (iss.origin === 'string') return `must have at most ${iss.maximum} characters`;
-      if (iss.origin === 'array') return `must have at most ${iss.maximum} item(s)`;
-      return `must be at most ${iss.maximum}`;
-    case 'invalid_value':
-      if (iss.input === undefined) return 'required';
-      return iss.values.length === 1
-        ? `must be ${JSON.stringify(iss.values[0])}`
-        : `must be one of: ${iss.values.map(String).join(', ')}`;
-    case 'invalid_union':
-      return 'not a valid value';
-    default:
-      return undefined;
-  }
-}
-
 /** The faults of one policy's configuration, paths relative to the configuration. */
 export function checkPolicyConfig(name: string, configuration: unknown): PolicyFault[] {
   const schema = (POLICY_SCHEMAS as Record<string, z.ZodType>)[name];
   if (schema === undefined) return [{ path: [], message: `unknown policy "${name}"` }];
-  const r = schema.safeParse(configuration ?? {}, { error: message });
-  if (r.success) return [];
-  const faults: PolicyFault[] = [];
-  for (const iss of r.error.issues) {
-    const path = iss.path.filter((p): p is string | number => typeof p !== 'symbol');
-    if (iss.code === 'unrecognized_keys') {
-      for (const k of iss.keys) faults.push({ path: [...path, k], message: 'unknown field' });
-    } else {
-      faults.push({ path, message: iss.message });
-    }
-  }
-  return faults;
+  const r = schema.safeParse(configuration ?? {}, { error: zodMessage });
+  return r.success ? [] : issueFaults(r.error.issues);
 }
 
 /** Checks every policy of a chain (disabled ones too: a bad configuration is refused either way). */
@@ -530,7 +477,7 @@ export function checkPolicies(
 
 /** Parses a stored configuration with its defaults; throws (naming the fault) when it does not validate. */
 export function parsePolicyConfig<N extends PolicyName>(name: N, configuration: unknown): PolicyConfig<N> {
-  const r = POLICY_SCHEMAS[name].safeParse(configuration ?? {}, { error: message });
+  const r = POLICY_SCHEMAS[name].safeParse(configuration ?? {}, { error: zodMessage });
   if (!r.success) {
     const f = checkPolicyConfig(name, configuration)[0];
     throw new Error(
