@@ -210,37 +210,18 @@ function requestHeaders(req: IncomingMessage, up: UpstreamTarget, keepUpgrade: b
  * the X-Forwarded-* the gateway sets itself. Compares by length first: no lower-cased copy per field.
  */
 function droppedRequestField(name: string): boolean {
+  if (hopByHop(name)) return true;
   switch (name.length) {
-    case 2:
-      return name.toLowerCase() === 'te';
     case 4:
       return name.toLowerCase() === 'host';
-    case 6: {
-      const l = name.toLowerCase();
-      return l === 'expect';
-    }
-    case 7: {
-      const l = name.toLowerCase();
-      return l === 'trailer' || l === 'upgrade';
-    }
-    case 10: {
-      const l = name.toLowerCase();
-      return l === 'connection' || l === 'keep-alive';
-    }
+    case 6:
+      return name.toLowerCase() === 'expect';
     case 15:
       return name.toLowerCase() === 'x-forwarded-for';
-    case 16: {
-      const l = name.toLowerCase();
-      return l === 'proxy-connection' || l === 'x-forwarded-host';
-    }
-    case 17: {
-      const l = name.toLowerCase();
-      return l === 'transfer-encoding' || l === 'x-forwarded-proto';
-    }
-    case 18:
-      return name.toLowerCase() === 'proxy-authenticate';
-    case 19:
-      return name.toLowerCase() === 'proxy-authorization';
+    case 16:
+      return name.toLowerCase() === 'x-forwarded-host';
+    case 17:
+      return name.toLowerCase() === 'x-forwarded-proto';
     default:
       return false;
   }
