@@ -98,6 +98,18 @@ describe('config validation', () => {
       ['tenants[0].services[0].upstream: must not carry credentials, a query or a fragment'],
     ],
     [
+      'default credentials of another kind than the service reads',
+      (d) => {
+        d.tenants[0].services[1].policies = [
+          { name: 'default_credentials', configuration: { auth_type: 'user_key', user_key: 'k' } },
+        ];
+        d.tenants[0].services[0].policies = [
+          { name: 'default_credentials', configuration: { user_key: 'k' } },
+        ];
+      },
+      ['tenants[0].services[1].policies[0].configuration.auth_type: does not fit auth mode app_id'],
+    ],
+    [
       'two services on one host and prefix',
       (d) => {
         d.tenants[0].services[0].hosts = ['Echo.localhost', 'v2.localhost'];
