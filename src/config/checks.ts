@@ -4,7 +4,7 @@
  */
 import { PERIODS } from '../domain/model.js';
 import { type ConfigFault, formatPath } from './faults.js';
-import { checkPolicies } from './policies.js';
+import { checkChainForService, checkPolicies } from './policies.js';
 import type { ConfigDoc, MetricDoc, ServiceDoc, TenantDoc } from './schema.js';
 import { digestOf, serviceTokenDigests } from './secrets.js';
 
@@ -167,14 +167,8 @@ function checkService(s: ServiceDoc, at: Seg[], report: Report): void {
   if (s.authorization.lease_size !== undefined && s.authorization.mode !== 'leased')
     report([...at, 'authorization', 'lease_size'], 'only for authorization mode leased');
   for (const f of checkPolicies(s.policies)) report([...at, 'policies', ...f.path], f.message);
-  s.policies.forEach((p, i) => {
-    if (p.name !== 'default_credentials') return;
-    // Default credentials stand in for what the service's auth mode reads: they must be of that kind.
-    const type = (p.configuration as { auth_type?: unknown }).auth_type ?? 'user_key';
-    const fits = type === 'user_key' ? s.auth.mode === 'user_key' : s.auth.mode === 'app_id';
-    if ((type === 'user_key' || type === 'app_id_and_app_key') && !fits)
-      report([...at, 'policies', i, 'configuration', 'auth_type'], `does not fit auth mode ${s.auth.mode}`);
-  });
+  for (const f of checkChainForService(s.policies, s.auth.mode))
+    report([...at, 'policies', ...f.path], f.message);
   s.mapping_rules.forEach((r, i) => {
     if (!known(r.metric)) report([...at, 'mapping_rules', i, 'metric'], `unknown metric "${r.metric}"`);
   });

@@ -475,6 +475,26 @@ export function checkPolicies(
   return faults;
 }
 
+/**
+ * Faults of a chain that depend on its service: default credentials must be of the kind the service's
+ * auth mode reads (a user_key for user_key services, an app id for app_id ones; none for oidc).
+ */
+export function checkChainForService(
+  chain: readonly { readonly name: string; readonly configuration: unknown }[],
+  authMode: string,
+): PolicyFault[] {
+  const faults: PolicyFault[] = [];
+  chain.forEach((p, i) => {
+    if (p.name !== 'default_credentials') return;
+    const type = (p.configuration as { auth_type?: unknown } | null)?.auth_type ?? 'user_key';
+    if (type !== 'user_key' && type !== 'app_id_and_app_key') return; // the schema reports it
+    const fits = type === 'user_key' ? authMode === 'user_key' : authMode === 'app_id';
+    if (!fits)
+      faults.push({ path: [i, 'configuration', 'auth_type'], message: `does not fit auth mode ${authMode}` });
+  });
+  return faults;
+}
+
 /** Parses a stored configuration with its defaults; throws (naming the fault) when it does not validate. */
 export function parsePolicyConfig<N extends PolicyName>(name: N, configuration: unknown): PolicyConfig<N> {
   const r = POLICY_SCHEMAS[name].safeParse(configuration ?? {}, { error: zodMessage });

@@ -34,6 +34,19 @@ describe('policy chains in the admin API and apply/export (sqlite)', () => {
     expect((await bed.call('GET', '/services/7000/policies')).json).toEqual([]);
   });
 
+  it('refuses default credentials of another kind than the service reads', async () => {
+    const r = await bed.call('PUT', '/services/7000/policies', {
+      body: [
+        { name: 'default_credentials', configuration: { auth_type: 'app_id_and_app_key', app_id: 'x' } },
+      ],
+    });
+    expect(r.status).toBe(400);
+    expect(r.json.errors).toEqual([
+      { path: 'body/0/configuration/auth_type', message: 'does not fit auth mode user_key' },
+    ]);
+    expect((await bed.call('GET', '/services/7000/policies')).json).toEqual([]);
+  });
+
   it('stores a good chain as sent; export → apply changes nothing; the gateway compiles it', async () => {
     const put = await bed.call('PUT', '/services/7000/policies', { body: EVERY_POLICY });
     expect(put.status).toBe(200);

@@ -4,7 +4,7 @@
  * and stored as sent.
  */
 import { formatPath } from '../../../config/faults.js';
-import { checkPolicies } from '../../../config/policies.js';
+import { checkChainForService, checkPolicies } from '../../../config/policies.js';
 import { POLICY_NAMES } from '../../../config/schema.js';
 import { parsePolicies } from '../../../store/sql/repo/catalog.js';
 import { requireTenant } from '../../auth.js';
@@ -64,7 +64,11 @@ export const POLICY_ROUTES: readonly AdminRoute[] = [
         enabled: p.enabled,
         configuration: p.configuration,
       }));
-      const faults = checkPolicies(chain);
+      const svc = await ownService(ctx.db, principal, service_id);
+      const faults = [
+        ...checkPolicies(chain),
+        ...checkChainForService(chain, (JSON.parse(svc.auth) as { mode: string }).mode),
+      ];
       if (faults.length > 0) {
         const first = faults[0]!;
         throw new AdminError(
