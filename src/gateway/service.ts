@@ -44,6 +44,9 @@ export interface GatewayService {
   readonly rules: CompiledRules;
   /** Metric id → system name (the authorization core takes usage by name). */
   readonly metricNames: ReadonlyMap<string, string>;
+  /** Metric system name → id, and id → parent id (for usage built here: remote backends). */
+  readonly metricIds: ReadonlyMap<string, string>;
+  readonly metricParents: ReadonlyMap<string, string>;
   readonly authorization: ServiceAuthorization;
   /** A remote 3scale-compatible backend to authorize against, or null for Tollgate's own core. */
   readonly backend: RemoteBackend | null;
@@ -126,6 +129,10 @@ function compileService(s: SnapshotService): GatewayService {
     auth,
     rules: compileMappingRules(s.mappingRules.map((r) => ({ ...r }))),
     metricNames: new Map(s.metrics.map((m) => [m.id, m.systemName])),
+    metricIds: new Map(s.metrics.map((m) => [m.systemName, m.id])),
+    metricParents: new Map(
+      s.metrics.flatMap((m) => (m.parentId === undefined ? [] : [[m.id, m.parentId] as const])),
+    ),
     authorization: s.authorization,
     backend: s.gateway.backend ?? null,
     errors,

@@ -21,7 +21,12 @@ export interface SnapshotService {
   readonly authorization: ServiceAuthorization;
   readonly gateway: ServiceGateway;
   readonly policies: readonly PolicyEntry[];
-  readonly metrics: readonly { readonly id: string; readonly systemName: string }[];
+  readonly metrics: readonly {
+    readonly id: string;
+    readonly systemName: string;
+    /** The parent metric's id (usage rolls up into it); absent for a top-level metric. */
+    readonly parentId?: string;
+  }[];
   readonly mappingRules: readonly {
     readonly method: string;
     readonly pattern: string;
@@ -66,7 +71,11 @@ export function buildSnapshot(tenants: readonly SnapshotTenant[]): GatewaySnapsh
         policies: policies.get(svc.id) ?? [],
         metrics: s.metrics
           .filter((m) => m.serviceId === svc.id)
-          .map((m) => ({ id: m.id, systemName: m.systemName })),
+          .map((m) =>
+            m.parentId === null
+              ? { id: m.id, systemName: m.systemName }
+              : { id: m.id, systemName: m.systemName, parentId: m.parentId },
+          ),
         mappingRules: s.mappingRules
           .filter((r) => r.serviceId === svc.id)
           .map((r) => ({

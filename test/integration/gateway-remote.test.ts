@@ -6,8 +6,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { IdentifiedUsageEvent } from '../../src/backend/events.js';
+import { decodeUsageRecord } from '../../src/backend/usage-columns.js';
 import { type Started, startTollgate } from '../support/proc.js';
 import { currentValue, get } from './http.js';
 
@@ -205,6 +208,25 @@ tenants:
     );
     return currentValue(r.body, 'hits', 'day');
   };
+  /** The usage events the gateway process wrote to its own (SQLite) usage log, once `n` match. */
+  const gatewayEvents = async (keep: (e: IdentifiedUsageEvent) => boolean, n: number) => {
+    const db = new Database(join(gwDir, 'tollgate.db'), { readonly: true });
+    try {
+      const end = Date.now() + 5000;
+      for (;;) {
+        const rows = db
+          .prepare("SELECT record_id, payload FROM usage_log WHERE stream = 'events' ORDER BY seq")
+          .all() as { record_id: string; payload: string }[];
+        const got = rows
+          .flatMap((r) => decodeUsageRecord({ id: r.record_id, payload: JSON.parse(r.payload) }))
+          .filter(keep);
+        if (got.length >= n || Date.now() > end) return got;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      db.close();
+    }
+  };
   const askedFor = (prefix: string) => asked.filter((a) => a.line.startsWith(prefix)).length;
 
   describe('authrep mode', () => {
@@ -227,6 +249,16 @@ tenants:
       expect(q.get('user_key')).toBe('key-a');
       expect(q.get('usage[list]')).toBe('1');
       expect(await remoteHits('9901', 'user_key=key-a')).toBe(3);
+      // The gateway still records each admitted call for its own analytics: list rolled up into hits,
+      // the application named by the key's digest, never by the key.
+      const events = await gatewayEvents((e) => e.serviceId === '9901', 3);
+      expect(events).toHaveLength(3);
+      for (const e of events) {
+        expect(e.appId).toMatch(/^uk:[0-9a-f]{16}$/);
+        expect(Object.values(e.usage).sort()).toEqual([1, 1]);
+        expect(e).toMatchObject({ source: 'gateway', status: 200 });
+      }
+      expect(JSON.stringify(events)).not.toContain('key-a');
     });
 
     it("answers the remote's limits with 429 and Retry-After, without reaching the upstream", async () => {

@@ -13,6 +13,7 @@ import { type BreakerState, StoreGuard, StoreUnavailableError } from './guard.js
 import { GuardedAuthView, guardCounters } from './guarded.js';
 import { createLocalAuthorizer } from './local.js';
 import { createRemoteAuthorizers } from './remote.js';
+import { remoteUsageEvent } from './remote-event.js';
 import { createStrictAuthorizer } from './strict.js';
 import { DEFAULT_STORE_TIMEOUT_MS, Tally } from './tally.js';
 import type { AuthCall, Authorizer, Verdict } from './types.js';
@@ -46,6 +47,12 @@ export interface AuthorizerOptions {
   readonly breaker?: { readonly failureThreshold?: number; readonly cooldownMs?: number };
   /** Tally tuning, for tests. */
   readonly tally?: { readonly leaseIdleMs?: number; readonly dryRetryMs?: number };
+}
+
+function withRemoteEvent(v: Verdict, call: AuthCall): Verdict {
+  if (!v.ok || v.event !== null) return v;
+  const event = remoteUsageEvent(call, Date.now());
+  return v.rate === undefined ? { ok: true, event } : { ok: true, event, rate: v.rate };
 }
 
 const UNAVAILABLE: Verdict = Object.freeze({ ok: false, code: 'service_unavailable' });
@@ -120,6 +127,14 @@ export function createAuthorizers(opts: AuthorizerOptions): AuthorizerSet {
         v = pick(call.svc).decide(call);
       } catch (err) {
         return failed(err, call);
+      }
+      if (call.svc.backend !== null) {
+        // A remote backend decides and counts; the event for this gateway's analytics is built here.
+        if (!(v instanceof Promise)) return withRemoteEvent(v, call);
+        return v.then(
+          (x) => withRemoteEvent(x, call),
+          (err: unknown) => failed(err, call),
+        );
       }
       if (!(v instanceof Promise)) return v;
       return v.catch((err: unknown) => failed(err, call));
