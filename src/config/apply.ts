@@ -4,6 +4,7 @@
  * config_version, which moves only when something under the tenant changed).
  */
 import type { Kysely } from 'kysely';
+import { routeKey } from '../gateway/router.js';
 import { newId } from '../store/sql/repo/ids.js';
 import { loadTenantState, type TenantState } from '../store/sql/repo/state.js';
 import type { DB } from '../store/sql/schema.js';
@@ -79,15 +80,15 @@ async function routeClashes(db: Db, doc: ConfigDoc, nameOf: Map<string, string>)
   for (const r of rows) {
     const owner = nameOf.get(r.tenant_id);
     if (owner === undefined || inFile.has(owner)) continue;
-    const prefix = (JSON.parse(r.gateway) as { path_prefix?: string }).path_prefix ?? '/';
+    const prefix = (JSON.parse(r.gateway) as { path_prefix?: string }).path_prefix;
     for (const h of JSON.parse(r.hosts) as string[])
-      held.set(`${h.toLowerCase()} ${prefix}`, `${owner}/services/${r.system_name}`);
+      held.set(routeKey(h, prefix), `${owner}/services/${r.system_name}`);
   }
   const faults: ConfigFault[] = [];
   doc.tenants.forEach((t, ti) => {
     t.services.forEach((s, si) => {
       s.hosts.forEach((h, hi) => {
-        const other = held.get(`${h.toLowerCase()} ${s.path_prefix ?? '/'}`);
+        const other = held.get(routeKey(h, s.path_prefix));
         if (other !== undefined)
           faults.push({
             path: `tenants[${ti}].services[${si}].hosts[${hi}]`,

@@ -3,6 +3,7 @@
  * tree, periods, and which credentials fit which auth mode. Pure; returns every fault found.
  */
 import { PERIODS } from '../domain/model.js';
+import { routeKey } from '../gateway/router.js';
 import { type ConfigFault, formatPath } from './faults.js';
 import { checkChainForService, checkPolicies } from './policies.js';
 import type { ConfigDoc, MetricDoc, ServiceDoc, TenantDoc } from './schema.js';
@@ -35,7 +36,7 @@ export function crossCheck(doc: ConfigDoc): ConfigFault[] {
     t.services.forEach((s, si) => {
       const here = formatPath([...at, 'services', si]);
       s.hosts.forEach((h, hi) => {
-        const key = `${h.toLowerCase()} ${s.path_prefix ?? '/'}`;
+        const key = routeKey(h, s.path_prefix);
         firstSeen(routes, key, here, (prev) =>
           report([...at, 'services', si, 'hosts', hi], `host and path prefix already served by ${prev}`),
         );

@@ -81,6 +81,14 @@ function normalizePrefix(prefix: string | undefined): string {
   return p.endsWith('/') ? p.slice(0, -1) : p;
 }
 
+/**
+ * What two services must not share: a host and path prefix, normalised as the router matches them (case,
+ * port and trailing slash ignored). Config checks, apply and the admin API refuse a clash by this key.
+ */
+export function routeKey(host: string, prefix: string | undefined): string {
+  return `${normalizeHost(host.trim())} ${normalizePrefix(prefix)}`;
+}
+
 /** True when `path` is `prefix` or continues it at a segment boundary (`/`, `?`). */
 function prefixMatches(prefix: string, path: string): boolean {
   if (prefix.length === 0) return true;
@@ -142,7 +150,7 @@ export function compileRoutes(
       const host = normalizeHost(raw.trim());
       const isWild = host.startsWith('*.');
       const name = isWild ? host.slice(1) : host;
-      const key = `${host} ${route.pathPrefix}`;
+      const key = routeKey(raw, s.pathPrefix);
       const other = claimed.get(key);
       if (other !== undefined && other !== s.id) {
         fault(s.id, `services ${other} and ${s.id} both route ${host}${route.pathPrefix || '/'}`);

@@ -10,7 +10,7 @@ import {
 } from '../../../config/schema.js';
 import { validateConfig } from '../../../config/validate.js';
 import { AUTH_MODES, AUTHORIZATION_MODES, SERVICE_STATES } from '../../../domain/model.js';
-import { compileRoutes, normalizeHost } from '../../../gateway/router.js';
+import { compileRoutes, routeKey } from '../../../gateway/router.js';
 import { sha256 } from '../../../store/digest.js';
 import { newServiceId } from '../../../store/sql/repo/ids.js';
 import type { ServiceAuth, ServiceAuthorization, ServiceGateway } from '../../../store/sql/repo/records.js';
@@ -250,11 +250,9 @@ function validateSettings(systemName: string, input: Record<string, unknown>): S
   return settings;
 }
 
-/** A host + path prefix the gateway routes (normalised as the router does). */
+/** The host + path prefix keys the gateway routes (routeKey: normalised as the router does). */
 function routeKeys(hosts: readonly string[], prefix: string | undefined): string[] {
-  let p = prefix === undefined || prefix === '/' ? '' : prefix;
-  if (p.endsWith('/')) p = p.slice(0, -1);
-  return hosts.map((h) => `${normalizeHost(h.trim())} ${p}`);
+  return hosts.map((h) => routeKey(h, prefix));
 }
 
 /** 409 when another service (of any tenant: gateways serve them all) routes one of the same host + prefix. */
