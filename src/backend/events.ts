@@ -6,7 +6,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ProcessedUsage } from '../domain/usage.js';
 import type { ErrorLog, IntegrationError, LogRecord, UsageLog } from '../store/ports.js';
-import { UsageColumnsBuilder } from './usage-columns.js';
 
 /** Payload of one `events` record: usage already counted, for analytics. Keys are metric ids. */
 export interface UsageEventPayload {
@@ -140,78 +139,6 @@ abstract class Batcher<T> {
   }
 
   protected abstract sink(batch: T[]): Promise<void>;
-}
-
-/**
- * Batches authrep usage events into the usage log's `events` stream, one record per batch, in columns
- * (usage-columns.ts): recording an event appends numbers to the open batch, nothing per event is kept as
- * an object. Bounded like the other recorders: past `maxQueue` events, or when a write fails, events are
- * dropped and counted.
- */
-export class UsageEventRecorder {
-  private open = new UsageColumnsBuilder();
-  private full: UsageColumnsBuilder[] = [];
-  private queued = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private inflight: Promise<void> = Promise.resolve();
-  /** Events dropped because the queue was full or a write failed. */
-  dropped = 0;
-  private readonly flushMs: number;
-  private readonly maxBatch: number;
-  private readonly maxQueue: number;
-
-  constructor(
-    private readonly log: UsageLog,
-    opts: RecorderOptions = {},
-  ) {
-    this.flushMs = opts.flushMs ?? 100;
-    // Large batches: one log append (one SQL transaction or XADD) per flush even at tens of thousands of calls/s.
-    this.maxBatch = opts.maxBatch ?? 5000;
-    this.maxQueue = opts.maxQueue ?? 50_000;
-  }
-
-  /** Queues one event; never blocks, never throws. */
-  record(payload: UsageEventPayload): void {
-    if (this.queued >= this.maxQueue) {
-      this.dropped++;
-      return;
-    }
-    this.open.add(payload);
-    this.queued++;
-    if (this.open.count >= this.maxBatch) {
-      this.full.push(this.open);
-      this.open = new UsageColumnsBuilder();
-      void this.flush();
-    } else if (this.timer === undefined) {
-      this.timer = setTimeout(() => void this.flush(), this.flushMs);
-      this.timer.unref();
-    }
-  }
-
-  /** Sends everything queued; resolves when it is written (or dropped after a failure). */
-  flush(): Promise<void> {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
-    if (this.open.count > 0) {
-      this.full.push(this.open);
-      this.open = new UsageColumnsBuilder();
-    }
-    if (this.full.length === 0) return this.inflight;
-    const batches = this.full;
-    this.full = [];
-    let events = 0;
-    for (const b of batches) events += b.count;
-    this.queued -= events;
-    const records: LogRecord[] = batches.map((b) => ({ id: freshId(), payload: b.payload() }));
-    this.inflight = this.inflight.then(() =>
-      this.log.append('events', records).catch(() => {
-        this.dropped += events;
-      }),
-    );
-    return this.inflight;
-  }
 }
 
 /** Batches integration errors per service into the error log. */

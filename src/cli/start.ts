@@ -9,6 +9,7 @@ import { syncAuthView } from '../admin/projection.js';
 import { buildAdminServer } from '../admin/server.js';
 import { backendClientError } from '../backend/http.js';
 import { createBackend } from '../backend/index.js';
+import { UsageQueue } from '../backend/usage-queue.js';
 import { createAuthorizers } from '../gateway/authz/index.js';
 import {
   ControlPlaneSnapshotSource,
@@ -20,7 +21,6 @@ import { type AuthCacheStats, GatewayMetrics } from '../gateway/metrics.js';
 import { createPolicyEnv } from '../gateway/policies/env.js';
 import { createProxy } from '../gateway/proxy.js';
 import { createGatewayRuntime } from '../gateway/runtime.js';
-import { GatewayUsageQueue } from '../gateway/usage.js';
 import { WebhookDispatcher, webhookOutboxHook } from '../notify/index.js';
 import { createLogger, type Logger } from '../obs/logger.js';
 import { createRegistry } from '../obs/metrics.js';
@@ -118,7 +118,7 @@ export async function startPlatform(
     if (roles.has('gateway')) {
       const proxy = createProxy({ timeouts: { connectMs: 5000, headersMs: 60_000, bodyMs: 60_000 } });
       const metrics = new GatewayMetrics(registry);
-      const usage = new GatewayUsageQueue(stores.usageLog, {
+      const usage = new UsageQueue(stores.usageLog, {
         logger,
         maxQueue: env.TOLLGATE_USAGE_QUEUE_MAX,
       });

@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { UsageEventPayload } from '../backend/events.js';
 import { emptyParams, type ParamMap } from '../backend/params.js';
+import type { UsageSink } from '../backend/usage-queue.js';
 import { matchUsage } from '../domain/mapping.js';
 import type { AuthorizerSet } from './authz/index.js';
 import type { AppCredentials, RateLimitState, Verdict } from './authz/types.js';
@@ -23,7 +24,6 @@ import { createPolicyEnv, type PolicyEnv } from './policies/env.js';
 import { type ForwardHooks, sendGatewayError, type UpstreamProxy } from './proxy.js';
 import type { Route } from './router.js';
 import { type DenyCode, type GatewayConfig, type GatewayService, sendServiceError } from './service.js';
-import type { GatewayUsageSink } from './usage.js';
 
 const STARTED = Symbol('tollgate.started');
 const EVENT = Symbol('tollgate.usage');
@@ -100,7 +100,7 @@ export interface GatewayRuntime {
 export function createGatewayRuntime(opts: {
   readonly authorizers: AuthorizerSet;
   readonly proxy: UpstreamProxy;
-  readonly usage: GatewayUsageSink;
+  readonly usage: UsageSink;
   readonly config: GatewayConfig;
   readonly metrics?: GatewayMetrics;
   readonly identifier?: Identifier;

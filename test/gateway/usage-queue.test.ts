@@ -4,9 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import type { IdentifiedUsageEvent, UsageEventPayload } from '../../src/backend/events.js';
 import { decodeUsageRecord } from '../../src/backend/usage-columns.js';
+import { UsageQueue as GatewayUsageQueue } from '../../src/backend/usage-queue.js';
 import { GatewayMetrics } from '../../src/gateway/metrics.js';
 import type { ForwardOutcome } from '../../src/gateway/proxy.js';
-import { GatewayUsageQueue } from '../../src/gateway/usage.js';
 import { createRegistry } from '../../src/obs/metrics.js';
 import type { LogRecord, UsageLog, UsageStream } from '../../src/store/ports.js';
 import { MemoryUsageLog } from '../../src/store/usagelog/memory.js';

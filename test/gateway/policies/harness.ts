@@ -9,14 +9,13 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { syncAuthView } from '../../../src/admin/projection.js';
-import { UsageEventRecorder } from '../../../src/backend/events.js';
+import { UsageQueue } from '../../../src/backend/usage-queue.js';
 import { applyConfig } from '../../../src/config/apply.js';
 import { createAuthorizers } from '../../../src/gateway/authz/index.js';
 import { loadGatewayConfig } from '../../../src/gateway/loader.js';
 import { createPolicyEnv, type PolicyEnv } from '../../../src/gateway/policies/env.js';
 import { createProxy, type ProxyTimeouts } from '../../../src/gateway/proxy.js';
 import { createGatewayRuntime, type GatewayRuntime } from '../../../src/gateway/runtime.js';
-import { createUsageSink } from '../../../src/gateway/usage.js';
 import { MemoryAuthView } from '../../../src/store/authview/memory.js';
 import { MemoryCounterStore } from '../../../src/store/counters/memory.js';
 import type { SqlStore } from '../../../src/store/sql/db.js';
@@ -217,7 +216,7 @@ export async function startGateway(doc: unknown, opts: GatewayOptions = {}): Pro
   const proxy = createProxy({
     timeouts: { connectMs: 2000, headersMs: 5000, bodyMs: 5000, ...opts.timeouts },
   });
-  const usage = createUsageSink(new UsageEventRecorder(usageLog));
+  const usage = new UsageQueue(usageLog);
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {

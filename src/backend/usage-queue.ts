@@ -1,26 +1,24 @@
 /**
- * Usage recording off the response path: one usage event per forwarded request (service, app, metric
- * deltas, status, latency, upstream latency, bytes, timestamp), queued and written to the usage log's
- * `events` stream in batches.
+ * Usage recording off the response path: the authrep calls' usage events (backend) and one usage event per
+ * forwarded request (gateway: with status, latency, upstream latency and bytes), queued and written to the
+ * usage log's `events` stream in batches, in columns (usage-columns.ts).
  *
  * The queue is bounded (`maxQueue` events). It is written every `flushMs`, or at once when a batch is
  * full. A write that fails (the store is down) keeps its batch — same record ids, same event ids — and
  * is retried with backoff while new events keep queueing; events are dropped (and counted) only when the
  * bound is reached. So nothing is lost while the store is up, and an outage shorter than the queue's
  * capacity loses nothing either. A retried write that had in fact succeeded can write a batch twice:
- * events carry ids, and readers de-duplicate by id (the usage log is at-least-once).
+ * events carry ids, and readers de-duplicate by id (the usage log is at-least-once). The backend's queue
+ * drops a batch whose write failed instead (`retryFailedWrites: false`), counted like the other drops.
  */
-import type { UsageEventPayload, UsageEventRecorder } from '../backend/events.js';
-import { freshId } from '../backend/events.js';
-import { UsageColumnsBuilder } from '../backend/usage-columns.js';
 import type { Logger } from '../obs/logger.js';
 import type { LogRecord, UsageLog } from '../store/ports.js';
-import type { UsageQueueStats } from './metrics.js';
-import type { ForwardOutcome } from './proxy.js';
+import { freshId, type UsageEventPayload } from './events.js';
+import { type ExchangeOutcome, UsageColumnsBuilder } from './usage-columns.js';
 
-export interface GatewayUsageSink {
-  /** Queues the event of one finished exchange; never blocks, never throws. */
-  record(event: UsageEventPayload, outcome: ForwardOutcome, latencyMs: number): void;
+export interface UsageSink {
+  /** Queues one event (a gateway's with its exchange's outcome); never blocks, never throws. */
+  record(event: UsageEventPayload, outcome?: ExchangeOutcome, latencyMs?: number): void;
   /** Writes everything queued (gives up after `timeoutMs`, default 5 s, when the store stays down). */
   flush(timeoutMs?: number): Promise<void>;
 }
@@ -37,6 +35,11 @@ export interface UsageQueueOptions {
   /** Retry backoff after a failed write: first and longest wait (default 100 ms and 5 s). */
   readonly retryMinMs?: number;
   readonly retryMaxMs?: number;
+  /**
+   * Keep a batch whose write failed and retry it (default). False: drop it and count the drop — the
+   * backend's authrep events, whose queue must never hold a backlog behind a dead store.
+   */
+  readonly retryFailedWrites?: boolean;
   readonly logger?: Logger;
 }
 
@@ -47,7 +50,7 @@ interface Pending {
 
 export const DEFAULT_USAGE_QUEUE_MAX = 200_000;
 
-export class GatewayUsageQueue implements GatewayUsageSink, UsageQueueStats {
+export class UsageQueue implements UsageSink {
   /** Full batches waiting, then the one being filled (`open`). */
   private full: UsageColumnsBuilder[] = [];
   private open = new UsageColumnsBuilder();
@@ -70,6 +73,7 @@ export class GatewayUsageQueue implements GatewayUsageSink, UsageQueueStats {
   private readonly maxQueue: number;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
+  private readonly retryFailed: boolean;
   private readonly logger: Logger | undefined;
 
   constructor(
@@ -83,6 +87,7 @@ export class GatewayUsageQueue implements GatewayUsageSink, UsageQueueStats {
     this.retryMinMs = opts.retryMinMs ?? 100;
     this.retryMaxMs = opts.retryMaxMs ?? 5000;
     this.backoffMs = this.retryMinMs;
+    this.retryFailed = opts.retryFailedWrites ?? true;
     this.logger = opts.logger;
   }
 
@@ -91,7 +96,7 @@ export class GatewayUsageQueue implements GatewayUsageSink, UsageQueueStats {
     return this.queued + (this.pending === null ? 0 : this.pending.events);
   }
 
-  record(event: UsageEventPayload, outcome: ForwardOutcome, latencyMs: number): void {
+  record(event: UsageEventPayload, outcome?: ExchangeOutcome, latencyMs?: number): void {
     if (this.queued + (this.pending === null ? 0 : this.pending.events) >= this.maxQueue) {
       this.dropped++;
       return;
@@ -172,6 +177,11 @@ export class GatewayUsageQueue implements GatewayUsageSink, UsageQueueStats {
         await this.log.append('events', p.records);
       } catch (err) {
         this.failures++;
+        if (!this.retryFailed) {
+          this.pending = null;
+          this.dropped += p.events;
+          continue;
+        }
         if (this.outageSince === 0) {
           this.outageSince = Date.now();
           this.logger?.warn({ err }, 'usage log unreachable: usage events are kept and retried');
@@ -209,24 +219,6 @@ export class GatewayUsageQueue implements GatewayUsageSink, UsageQueueStats {
     this.queued -= events;
     return { records, events };
   }
-}
-
-/** A sink over the backend's recorder (no retry on failure): for tests and tools; gateways use the queue. */
-export function createUsageSink(recorder: UsageEventRecorder): GatewayUsageSink {
-  return {
-    record(event, outcome, latencyMs) {
-      recorder.record({
-        ...event,
-        source: 'gateway',
-        status: outcome.status,
-        latencyMs,
-        upstreamMs: outcome.upstreamMs,
-        bytesIn: outcome.bytesIn,
-        bytesOut: outcome.bytesOut,
-      });
-    },
-    flush: () => recorder.flush(),
-  };
 }
 
 function sleep(ms: number): Promise<void> {
