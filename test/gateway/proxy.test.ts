@@ -12,7 +12,7 @@ import {
   type UpstreamProxy,
 } from '../../src/gateway/proxy.js';
 import { compileRoutes, type RouteSpec } from '../../src/gateway/router.js';
-import { createGatewayHandler } from '../../src/gateway/server.js';
+import { createGatewayHandler } from './proxy-handler.js';
 
 const MiB = 1024 * 1024;
 const BIG = 64 * MiB;

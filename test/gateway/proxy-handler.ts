@@ -1,8 +1,13 @@
-/** The gateway's node:http face: route by Host and path, then hand the exchange to the proxy. */
+/** Test fixture: the proxy alone behind node:http (route by Host and path, no auth): what the proxy suite drives. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type ForwardHooks, GATEWAY_ERRORS, sendGatewayError, type UpstreamProxy } from './proxy.js';
-import type { Route, Router } from './router.js';
+import {
+  type ForwardHooks,
+  GATEWAY_ERRORS,
+  sendGatewayError,
+  type UpstreamProxy,
+} from '../../src/gateway/proxy.js';
+import type { Route, Router } from '../../src/gateway/router.js';
 
 export interface GatewayHandlerOptions {
   /** The router of the current config version; swap it with `setRouter` when a new one is compiled. */
