@@ -137,35 +137,6 @@ export interface UpstreamProxy {
   close(): Promise<void>;
 }
 
-/**
- * Hop-by-hop fields, never forwarded in either direction (RFC 9110 §7.6.1; Keep-Alive and
- * Proxy-Connection are its legacy examples; Proxy-Authenticate/-Authorization per §11.7).
- */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'proxy-authorization',
-  'proxy-authenticate',
-]);
-/**
- * Also not copied from the client: `host` (the upstream's own is sent, as APIcast does, so virtual
- * hosts upstream work; the client's goes in X-Forwarded-Host), the X-Forwarded-* we set ourselves, and
- * `expect` (node already answered 100-continue; undici refuses the field).
- */
-const DROP_REQUEST = new Set([
-  ...HOP_BY_HOP,
-  'host',
-  'expect',
-  'x-forwarded-for',
-  'x-forwarded-proto',
-  'x-forwarded-host',
-]);
-
 /** Field names a `Connection` value lists (RFC 9110 §7.6.1), or null for the usual bare keep-alive/close. */
 export function connectionTokens(value: string | string[] | undefined): string[] | null {
   if (value === undefined) return null;
@@ -188,7 +159,7 @@ function requestHeaders(req: IncomingMessage, up: UpstreamTarget, keepUpgrade: b
   const named = connectionTokens(src.connection);
   const out: ProxyHeaders = {};
   for (const name of Object.keys(src)) {
-    if (DROP_REQUEST.has(name) || named?.includes(name)) continue;
+    if (droppedRequestField(name) || named?.includes(name)) continue;
     out[name] = src[name];
   }
   if (keepUpgrade) {
@@ -206,8 +177,10 @@ function requestHeaders(req: IncomingMessage, up: UpstreamTarget, keepUpgrade: b
 }
 
 /**
- * Whether a request field (any case) is never copied upstream: the hop-by-hop ones, Host and Expect, and
- * the X-Forwarded-* the gateway sets itself. Compares by length first: no lower-cased copy per field.
+ * Whether a request field (any case) is never copied upstream: the hop-by-hop ones; `host` (the upstream's
+ * own is sent, as APIcast does, so virtual hosts upstream work; the client's goes in X-Forwarded-Host); the
+ * X-Forwarded-* the gateway sets itself; and `expect` (node already answered 100-continue; undici refuses
+ * the field). Compares by length first: no lower-cased copy per field.
  */
 function droppedRequestField(name: string): boolean {
   if (hopByHop(name)) return true;
@@ -265,7 +238,11 @@ function flatRequestHeaders(req: IncomingMessage, up: UpstreamTarget): string[] 
   return out;
 }
 
-/** Whether a response field (any case) is hop-by-hop (see HOP_BY_HOP), by length first. */
+/**
+ * Whether a field (any case) is hop-by-hop, never forwarded in either direction (RFC 9110 §7.6.1;
+ * Keep-Alive and Proxy-Connection are its legacy examples; Proxy-Authenticate/-Authorization per §11.7).
+ * By length first: no lower-cased copy per field.
+ */
 function hopByHop(name: string): boolean {
   switch (name.length) {
     case 2:
@@ -328,7 +305,7 @@ function responseHeaders(raw: Buffer[]): ProxyHeaders {
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1').toLowerCase();
     const value = raw[i + 1]!.toString('latin1');
-    if (HOP_BY_HOP.has(name)) {
+    if (hopByHop(name)) {
       if (name === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
       continue;
     }
