@@ -67,6 +67,35 @@ export async function ownService(
   return r;
 }
 
+/** The child tables the catalog reads one row of, by `id` under its parent. */
+type ChildTable = 'features' | 'mapping_rules' | 'metrics' | 'plans' | 'pricing_rules';
+type ParentColumn = 'service_id' | 'plan_id';
+
+/**
+ * The row `id` of `table` whose `parent.column` is `parent.id`, or not_found naming `what` (the caller
+ * has checked the parent is the principal's). One lookup for every catalog child, instead of one copy each.
+ */
+export async function ownChild<T extends ChildTable>(
+  db: Db,
+  table: T,
+  parent: { readonly column: ParentColumn; readonly id: string },
+  id: string,
+  what: string,
+): Promise<Selectable<DB[T]>> {
+  // Every child table has `id` and its parent column; Kysely cannot see that through the generic `T`.
+  const loose = db as unknown as Kysely<
+    Record<ChildTable, { id: string; service_id: string; plan_id: string }>
+  >;
+  const r = await loose
+    .selectFrom(table as ChildTable)
+    .selectAll()
+    .where('id', '=', id)
+    .where(parent.column, '=', parent.id)
+    .executeTakeFirst();
+  if (!r) throw new AdminError('not_found', `${what} ${id} not found`);
+  return r as unknown as Selectable<DB[T]>;
+}
+
 /** A plan of the caller's service, or not_found. */
 export async function ownPlan(
   db: Db,
@@ -75,14 +104,7 @@ export async function ownPlan(
   planId: string,
 ): Promise<Selectable<PlansTable>> {
   await ownService(db, principal, serviceId);
-  const r = await db
-    .selectFrom('plans')
-    .selectAll()
-    .where('id', '=', planId)
-    .where('service_id', '=', serviceId)
-    .executeTakeFirst();
-  if (!r) throw new AdminError('not_found', `application plan ${planId} not found`);
-  return r;
+  return ownChild(db, 'plans', { column: 'service_id', id: serviceId }, planId, 'application plan');
 }
 
 /** A metric id of the service, or 400 naming the field (a reference in a body, not the path). */

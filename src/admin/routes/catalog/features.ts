@@ -4,7 +4,6 @@ import { newId } from '../../../store/sql/repo/ids.js';
 import type { FeaturesTable } from '../../../store/sql/schema-catalog.js';
 import { requireTenant } from '../../auth.js';
 import { commitChange, updateChanges } from '../../change.js';
-import { AdminError } from '../../errors.js';
 import { checkIfMatch, pageSchema, withEtag } from '../../http-conventions.js';
 import type { AdminRoute, JsonSchema } from '../../route.js';
 import {
@@ -13,6 +12,7 @@ import {
   type Db,
   listQuery,
   nextPosition,
+  ownChild,
   ownPlan,
   ownService,
   pageOf,
@@ -51,15 +51,8 @@ const repr = (r: Row) => ({
   description: r.description,
 });
 
-async function ownFeature(db: Db, serviceId: string, id: string): Promise<Row> {
-  const r = await db
-    .selectFrom('features')
-    .selectAll()
-    .where('id', '=', id)
-    .where('service_id', '=', serviceId)
-    .executeTakeFirst();
-  if (!r) throw new AdminError('not_found', `feature ${id} not found`);
-  return r;
+function ownFeature(db: Db, serviceId: string, id: string): Promise<Row> {
+  return ownChild(db, 'features', { column: 'service_id', id: serviceId }, id, 'feature');
 }
 
 const base = '/services/:service_id/features';

@@ -5,7 +5,6 @@ import { newId } from '../../../store/sql/repo/ids.js';
 import type { MappingRulesTable } from '../../../store/sql/schema-config.js';
 import { requireTenant } from '../../auth.js';
 import { commitChange, updateChanges } from '../../change.js';
-import { AdminError } from '../../errors.js';
 import { checkIfMatch, pageSchema, withEtag } from '../../http-conventions.js';
 import type { AdminRoute, JsonSchema } from '../../route.js';
 import {
@@ -15,6 +14,7 @@ import {
   listQuery,
   metricOfService,
   nextPosition,
+  ownChild,
   ownService,
   pageOf,
   params,
@@ -70,15 +70,8 @@ function repr(r: Row) {
   };
 }
 
-async function ownRule(db: Db, serviceId: string, id: string): Promise<Row> {
-  const r = await db
-    .selectFrom('mapping_rules')
-    .selectAll()
-    .where('id', '=', id)
-    .where('service_id', '=', serviceId)
-    .executeTakeFirst();
-  if (!r) throw new AdminError('not_found', `mapping rule ${id} not found`);
-  return r;
+function ownRule(db: Db, serviceId: string, id: string): Promise<Row> {
+  return ownChild(db, 'mapping_rules', { column: 'service_id', id: serviceId }, id, 'mapping rule');
 }
 
 const one = pathParams('service_id', 'rule_id');

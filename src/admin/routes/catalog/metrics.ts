@@ -5,7 +5,6 @@ import type { DB } from '../../../store/sql/schema.js';
 import type { MetricsTable } from '../../../store/sql/schema-config.js';
 import { requireTenant } from '../../auth.js';
 import { commitChange, updateChanges } from '../../change.js';
-import { AdminError } from '../../errors.js';
 import { checkIfMatch, pageSchema, withEtag } from '../../http-conventions.js';
 import type { AdminRoute, JsonSchema } from '../../route.js';
 import {
@@ -18,6 +17,7 @@ import {
   listQuery,
   metricOfService,
   nextPosition,
+  ownChild,
   ownService,
   pageOf,
   params,
@@ -60,15 +60,8 @@ function repr(r: Row) {
   };
 }
 
-async function ownMetric(db: Db, serviceId: string, metricId: string): Promise<Row> {
-  const r = await db
-    .selectFrom('metrics')
-    .selectAll()
-    .where('id', '=', metricId)
-    .where('service_id', '=', serviceId)
-    .executeTakeFirst();
-  if (!r) throw new AdminError('not_found', `metric ${metricId} not found`);
-  return r;
+function ownMetric(db: Db, serviceId: string, metricId: string): Promise<Row> {
+  return ownChild(db, 'metrics', { column: 'service_id', id: serviceId }, metricId, 'metric');
 }
 
 /** Throws unless `parentId` is a metric of the service whose ancestors do not include `selfId`. */

@@ -19,6 +19,7 @@ import {
   listQuery,
   metricOfService,
   nextPosition,
+  ownChild,
   ownPlan,
   pageOf,
   params,
@@ -109,15 +110,8 @@ const ruleRepr = (r: RuleRow) => ({
   price_per_unit: r.price_per_unit,
 });
 
-async function ownRule(db: Db, planId: string, id: string): Promise<RuleRow> {
-  const r = await db
-    .selectFrom('pricing_rules')
-    .selectAll()
-    .where('plan_id', '=', planId)
-    .where('id', '=', id)
-    .executeTakeFirst();
-  if (!r) throw new AdminError('not_found', `pricing rule ${id} not found`);
-  return r;
+function ownRule(db: Db, planId: string, id: string): Promise<RuleRow> {
+  return ownChild(db, 'pricing_rules', { column: 'plan_id', id: planId }, id, 'pricing rule');
 }
 
 /** Throws conflict when [from, to] (to null = unbounded) overlaps another rule of the metric on the plan. */
