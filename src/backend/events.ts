@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ProcessedUsage } from '../domain/usage.js';
-import type { ErrorLog, IntegrationError, LogRecord, UsageLog } from '../store/ports.js';
+import type { ErrorLog, IntegrationError } from '../store/ports.js';
 
 /** Payload of one `events` record: usage already counted, for analytics. Keys are metric ids. */
 export interface UsageEventPayload {

@@ -3,7 +3,7 @@
  * a Lua script runner (EVALSHA, loading on NOSCRIPT), and the key-sweeping helper tests clean up with.
  */
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 
 export type { Redis } from 'ioredis';
 
@@ -14,6 +14,8 @@ export interface OpenRedisOptions {
    * `{…}` of a key, so braces in the prefix would override the application hash tags of counter keys.
    */
   readonly keyPrefix: string;
+  /** ioredis settings on top of the defaults (fail-fast connections pass theirs here). */
+  readonly client?: RedisOptions;
 }
 
 /**
@@ -28,6 +30,7 @@ export function openRedis(url: string, opts: OpenRedisOptions): Redis {
     keyPrefix: opts.keyPrefix,
     maxRetriesPerRequest: 3,
     enableAutoPipelining: true,
+    ...opts.client,
   });
   quietErrors(c);
   return c;

@@ -3,9 +3,8 @@
  * the edge rate limits' local state (so a config reload does not reset them) and the Redis connection
  * shared limits use (opened on first use, only when a chain asks for `storage: redis`).
  */
-import { Redis } from 'ioredis';
 import type { Logger } from '../../obs/logger.js';
-import { assertPrefix, quitQuietly } from '../../store/redis.js';
+import { assertPrefix, openRedis, quitQuietly, type Redis } from '../../store/redis.js';
 import { LocalLimits } from './rate-limit.js';
 
 export interface PolicyEnvOptions {
@@ -47,11 +46,10 @@ export class PolicyEnv {
     const o = this.redisOptions;
     if (!o) return null;
     if (this.client === null) {
-      this.client = new Redis(o.url, {
+      // Errors surface per command (and are logged, throttled, by the limiter); openRedis keeps the emitter quiet.
+      this.client = openRedis(o.url, {
         keyPrefix: o.keyPrefix,
-        enableAutoPipelining: true,
-        maxRetriesPerRequest: 1,
-        commandTimeout: 500,
+        client: { maxRetriesPerRequest: 1, commandTimeout: 500 },
       });
       this.client.on('ready', () => {
         this.down = false;
@@ -59,8 +57,6 @@ export class PolicyEnv {
       this.client.on('close', () => {
         this.down = true;
       });
-      // Errors surface per command (and are logged, throttled, by the limiter); keep the emitter quiet.
-      this.client.on('error', () => undefined);
     }
     if (this.client.status === 'ready') return this.client;
     return this.down ? null : this.client;

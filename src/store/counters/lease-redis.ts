@@ -12,8 +12,7 @@
  * This connection does not queue commands while Redis is unreachable (`enableOfflineQueue: false`): a
  * call then fails at once instead of waiting, and nothing sent during an outage runs later by surprise.
  */
-import { Redis } from 'ioredis';
-import { assertPrefix, LuaScript, quitQuietly } from '../redis.js';
+import { LuaScript, openRedis, quitQuietly, type Redis } from '../redis.js';
 import {
   type LeaseAnswer,
   type LeaseAsk,
@@ -102,19 +101,17 @@ export class RedisQuotaStore implements QuotaStore {
 
   /** Opens the store's own connection (no offline queue, see the module comment) and waits until it is up. */
   static async connect(url: string, opts: RedisQuotaOptions): Promise<RedisQuotaStore> {
-    assertPrefix(opts.keyPrefix);
-    const client = new Redis(url, {
+    const client = openRedis(url, {
       keyPrefix: opts.keyPrefix,
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      enableAutoPipelining: true,
-      connectTimeout: opts.connectTimeoutMs ?? 5000,
-      // Reconnect quickly and keep trying: the gateway decides without the store meanwhile.
-      retryStrategy: (times) => Math.min(50 * times, 1000),
+      client: {
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        connectTimeout: opts.connectTimeoutMs ?? 5000,
+        // Reconnect quickly and keep trying: the gateway decides without the store meanwhile.
+        retryStrategy: (times) => Math.min(50 * times, 1000),
+      },
     });
-    // Errors surface on the calls; an 'error' event without a listener would crash the process.
-    client.on('error', () => undefined);
     try {
       await client.connect();
     } catch (err) {
