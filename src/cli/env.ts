@@ -49,6 +49,8 @@ const EnvSchema = z.object({
     .optional(),
   /** Most usage events a gateway holds while the usage log is slow or down (past it, events are dropped). */
   TOLLGATE_USAGE_QUEUE_MAX: z.coerce.number().int().min(1000).max(100_000_000).optional(),
+  /** Client for bodiless requests to http: upstreams: the gateway's own lane (default) or undici. */
+  TOLLGATE_UPSTREAM_CLIENT: z.enum(['lane', 'undici']).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
 });
 

@@ -116,7 +116,10 @@ export async function startPlatform(
       ports.backend = l.port;
     }
     if (roles.has('gateway')) {
-      const proxy = createProxy({ timeouts: { connectMs: 5000, headersMs: 60_000, bodyMs: 60_000 } });
+      const proxy = createProxy({
+        timeouts: { connectMs: 5000, headersMs: 60_000, bodyMs: 60_000 },
+        upstreamClient: env.TOLLGATE_UPSTREAM_CLIENT ?? 'lane',
+      });
       const metrics = new GatewayMetrics(registry);
       const usage = new UsageQueue(stores.usageLog, {
         logger,

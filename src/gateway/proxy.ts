@@ -1,11 +1,16 @@
-/** The forwarding stage: a node:http exchange streamed to its upstream through undici keep-alive pools. */
+/**
+ * The forwarding stage: a node:http exchange streamed to its upstream over keep-alive connections —
+ * bodiless requests to `http:` upstreams through the gateway's own HTTP/1.1 lane (h1-lane.ts), the rest
+ * (request bodies, TLS upstreams, a capped pool) through undici pools. Both speak one handler interface.
+ */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { type Duplex, Transform, type TransformCallback } from 'node:stream';
 import tls, { type TLSSocket } from 'node:tls';
-import { type Dispatcher, Pool } from 'undici';
+import { Pool } from 'undici';
 import { endCoalesced } from '../server/coalesce.js';
+import { H1Lane, type LaneHandler, type LaneRequest } from './h1-lane.js';
 import type { Route, UpstreamTarget } from './router.js';
 
 /** The gateway's own answers, one catalogue: stable code, status and message. */
@@ -51,6 +56,11 @@ export interface ProxyOptions {
   readonly connectionsPerOrigin?: number | null;
   /** TLS options for https upstreams (both the pool and the WebSocket path). */
   readonly tls?: { readonly rejectUnauthorized?: boolean; readonly ca?: string | Buffer };
+  /**
+   * Which client carries bodiless requests to `http:` upstreams: `lane` (default; the gateway's own
+   * HTTP/1.1 client) or `undici` (every request through undici, as requests with bodies always are).
+   */
+  readonly upstreamClient?: 'lane' | 'undici';
 }
 
 /** Header map with lower-case names; a hook deletes a header by removing it or setting it undefined. */
@@ -271,6 +281,13 @@ function hopByHop(name: string): boolean {
 /** Set by `flatRequestHeaders`: whether the request it just read carries a body. */
 let flatHasBody = false;
 
+/** A raw response field list: Buffers from undici, strings from the lane. */
+type RawFields = ReadonlyArray<Buffer | string>;
+
+function latin1(x: Buffer | string): string {
+  return typeof x === 'string' ? x : x.toString('latin1');
+}
+
 /** Reused by every answer on the fast path: writeHead serialises it before returning. */
 const flatResponse: string[] = [];
 
@@ -278,33 +295,33 @@ const flatResponse: string[] = [];
  * Writes the response head from undici's raw list as a flat list (no header object), hop-by-hop fields
  * stripped; false when a Connection field names other fields (the object path strips those).
  */
-function writeFlatHead(res: ServerResponse, status: number, raw: Buffer[]): boolean {
+function writeFlatHead(res: ServerResponse, status: number, raw: RawFields): boolean {
   const out = flatResponse;
   out.length = 0;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1');
+    const name = latin1(raw[i]!);
     if (hopByHop(name)) {
       if (
         name.length === 10 &&
         name.toLowerCase() === 'connection' &&
-        connectionTokens(raw[i + 1]!.toString('latin1')) !== null
+        connectionTokens(latin1(raw[i + 1]!)) !== null
       )
         return false;
       continue;
     }
-    out.push(name, raw[i + 1]!.toString('latin1'));
+    out.push(name, latin1(raw[i + 1]!));
   }
   res.writeHead(status, out);
   return true;
 }
 
-/** Response fields from undici's raw list, hop-by-hop and Connection-named ones stripped. */
-function responseHeaders(raw: Buffer[]): ProxyHeaders {
+/** Response fields from the raw list, hop-by-hop and Connection-named ones stripped. */
+function responseHeaders(raw: RawFields): ProxyHeaders {
   const out: ProxyHeaders = {};
   let connection: string | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1').toLowerCase();
-    const value = raw[i + 1]!.toString('latin1');
+    const name = latin1(raw[i]!).toLowerCase();
+    const value = latin1(raw[i + 1]!);
     if (hopByHop(name)) {
       if (name === 'connection') connection = connection === undefined ? value : `${connection}, ${value}`;
       continue;
@@ -327,10 +344,21 @@ const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'
 /** Methods a retry may repeat (RFC 9110 §9.2.2), when they carry no body. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
+/** Where an exchange goes: an undici Pool or the lane, both called with the Exchange as handler. */
+interface Upstream {
+  dispatch(opts: ExchangeRequest, handler: Exchange): void;
+}
+
+/** One attempt's request, in the shape both undici's dispatch and the lane take. */
+interface ExchangeRequest extends LaneRequest {
+  readonly headers: ProxyHeaders | string[];
+  readonly body: IncomingMessage | Transform | null;
+}
+
 /** What dispatches an exchange (again, for a retry). */
 interface Dispatch {
-  readonly pool: Pool;
-  readonly opts: Dispatcher.DispatchOptions;
+  readonly pool: Upstream;
+  readonly opts: ExchangeRequest;
 }
 
 /**
@@ -338,7 +366,7 @@ interface Dispatch {
  * interface undici's core calls directly; the controller-style one is adapted onto it per request).
  * Listeners on `res` are shared module functions that find the exchange by symbol: no closures.
  */
-class Exchange {
+class Exchange implements LaneHandler {
   abort: ((err?: Error) => void) | null = null;
   resume: (() => void) | null = null;
   status = 0;
@@ -373,7 +401,7 @@ class Exchange {
     this.bytesIn += chunk.length;
   }
 
-  onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
+  onHeaders(statusCode: number, raw: RawFields, resume: () => void): boolean {
     if (statusCode < 200) return true; // 1xx interim answers are not relayed
     this.resume = resume;
     const s = this.settings;
@@ -503,7 +531,7 @@ class Exchange {
     this.resume = null;
     this.status = 0;
     const d = this.dispatch!;
-    d.pool.dispatch(d.opts, this as unknown as Dispatcher.DispatchHandler);
+    d.pool.dispatch(d.opts, this);
   }
 
   done(error: ForwardOutcome['error']): void {
@@ -545,12 +573,12 @@ function holdUntilTurnEnds(ex: Exchange): void {
   if (heldExchanges.push(ex) === 1) setImmediate(writeHeld);
 }
 
-/** The response's Content-Length from undici's raw list, or -1. */
-function contentLength(raw: Buffer[]): number {
+/** The response's Content-Length from the raw list, or -1. */
+function contentLength(raw: RawFields): number {
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!;
-    if (name.length === 14 && name.toString('latin1').toLowerCase() === 'content-length') {
-      const n = Number(raw[i + 1]!.toString('latin1'));
+    if (name.length === 14 && latin1(name).toLowerCase() === 'content-length') {
+      const n = Number(latin1(raw[i + 1]!));
       return Number.isFinite(n) ? n : -1;
     }
   }
@@ -609,7 +637,10 @@ function bodyOf(req: IncomingMessage, ex: Exchange): IncomingMessage | Transform
   return counted;
 }
 
-/** Builds the proxy; one undici Pool per upstream origin, created on first use and kept alive. */
+/**
+ * Builds the proxy: per upstream origin (and connect timeout) one lane for bodiless `http:` requests and
+ * one undici Pool for the rest, each created on first use and kept alive.
+ */
 export function createProxy(opts: ProxyOptions = {}): UpstreamProxy {
   const t: ProxyTimeouts = Object.freeze({
     connectMs: 5_000,
@@ -618,11 +649,29 @@ export function createProxy(opts: ProxyOptions = {}): UpstreamProxy {
     ...opts.timeouts,
   });
   const pools = new Map<string, Pool>();
+  const lanes = new Map<string, H1Lane>();
   const tlsOptions = opts.tls ?? {};
+  const keepAliveMs = opts.keepAliveMs ?? 4_000;
+  // The lane keeps no connection cap: a capped pool stays on undici, which queues.
+  const useLane = opts.upstreamClient !== 'undici' && (opts.connectionsPerOrigin ?? null) === null;
 
-  /** The pool of an origin; a service's own connect timeout gets its own pool (undici sets it per pool). */
-  function poolFor(up: UpstreamTarget, connectMs?: number): Pool {
+  /** Where a request goes: the lane for a bodiless `http:` one, else the origin's undici pool. */
+  function upstreamFor(up: UpstreamTarget, body: unknown, connectMs?: number): Upstream {
     const key = connectMs === undefined ? up.origin : `${up.origin} ${connectMs}`;
+    if (useLane && body === null && !up.secure) {
+      let lane = lanes.get(key);
+      if (lane === undefined) {
+        lane = new H1Lane(up.hostname, up.port, up.host, {
+          connectTimeout: connectMs ?? t.connectMs,
+          headersTimeout: t.headersMs,
+          bodyTimeout: t.bodyMs,
+          keepAliveTimeout: keepAliveMs,
+        });
+        lanes.set(key, lane);
+      }
+      return lane as Upstream;
+    }
+    // A service's own connect timeout gets its own pool (undici sets it per pool).
     let pool = pools.get(key);
     if (pool === undefined) {
       pool = new Pool(up.origin, {
@@ -630,12 +679,13 @@ export function createProxy(opts: ProxyOptions = {}): UpstreamProxy {
         connectTimeout: connectMs ?? t.connectMs,
         headersTimeout: t.headersMs,
         bodyTimeout: t.bodyMs,
-        keepAliveTimeout: opts.keepAliveMs ?? 4_000,
+        keepAliveTimeout: keepAliveMs,
         connect: { ...tlsOptions },
       });
       pools.set(key, pool);
     }
-    return pool;
+    // Exchange speaks undici's core handler interface; its typings describe onBodySent's argument wrongly.
+    return pool as unknown as Upstream;
   }
 
   return {
@@ -655,7 +705,7 @@ export function createProxy(opts: ProxyOptions = {}): UpstreamProxy {
         tagged[kExchange] = ex;
         res.on('drain', onResponseDrain);
         res.on('close', onResponseClose);
-        poolFor(up).dispatch(
+        upstreamFor(up, body).dispatch(
           {
             path: up.basePath + (req.url ?? '/'),
             method: req.method ?? 'GET',
@@ -664,8 +714,7 @@ export function createProxy(opts: ProxyOptions = {}): UpstreamProxy {
             headersTimeout: t.headersMs,
             bodyTimeout: t.bodyMs,
           },
-          // Exchange speaks undici's core handler interface; its typings describe onBodySent's argument wrongly.
-          ex as unknown as Dispatcher.DispatchHandler,
+          ex,
         );
         return;
       }
@@ -682,7 +731,7 @@ export function createProxy(opts: ProxyOptions = {}): UpstreamProxy {
       res.on('drain', onResponseDrain);
       res.on('close', onResponseClose);
       const d: Dispatch = {
-        pool: poolFor(up, s?.connectMs),
+        pool: upstreamFor(up, body, s?.connectMs),
         opts: {
           path: up.basePath + (req.url ?? '/'),
           method,
@@ -693,7 +742,7 @@ export function createProxy(opts: ProxyOptions = {}): UpstreamProxy {
         },
       };
       ex.dispatch = d;
-      d.pool.dispatch(d.opts, ex as unknown as Dispatcher.DispatchHandler);
+      d.pool.dispatch(d.opts, ex);
     },
 
     upgrade(req, socket, head, route, hooks, fo) {
@@ -714,8 +763,9 @@ export function createProxy(opts: ProxyOptions = {}): UpstreamProxy {
     },
 
     async close() {
-      const all = [...pools.values()];
+      const all = [...pools.values(), ...lanes.values()];
       pools.clear();
+      lanes.clear();
       await Promise.all(all.map((p) => p.close()));
     },
   };
