@@ -1,5 +1,5 @@
 // The gateway's environment variables: the control plane's address and token go together; the usage
-// queue's bound is a number.
+// queue's bound is a number; the upstream client is one of two names.
 import { describe, expect, it } from 'vitest';
 import { readEnv } from '../../src/cli/env.js';
 
@@ -27,5 +27,12 @@ describe('gateway environment', () => {
     expect(() => readEnv({ TOLLGATE_CONTROL_PLANE_TOKEN: 'short' })).toThrow(/TOLLGATE_CONTROL_PLANE_TOKEN/);
     expect(() => readEnv({ TOLLGATE_USAGE_QUEUE_MAX: 'lots' })).toThrow(/TOLLGATE_USAGE_QUEUE_MAX/);
     expect(() => readEnv({ TOLLGATE_USAGE_QUEUE_MAX: '10' })).toThrow(/TOLLGATE_USAGE_QUEUE_MAX/);
+  });
+
+  it('takes lane or undici as the upstream client, and nothing else', () => {
+    expect(readEnv({}).TOLLGATE_UPSTREAM_CLIENT).toBeUndefined();
+    expect(readEnv({ TOLLGATE_UPSTREAM_CLIENT: 'undici' }).TOLLGATE_UPSTREAM_CLIENT).toBe('undici');
+    expect(readEnv({ TOLLGATE_UPSTREAM_CLIENT: 'lane' }).TOLLGATE_UPSTREAM_CLIENT).toBe('lane');
+    expect(() => readEnv({ TOLLGATE_UPSTREAM_CLIENT: 'curl' })).toThrow(/TOLLGATE_UPSTREAM_CLIENT/);
   });
 });
