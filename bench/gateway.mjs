@@ -9,6 +9,8 @@
 //   2. paced: every target at the same constant rate, BENCH_LOAD_FRACTION (half) of the bare proxy's
 //      peak, sent on a fixed schedule by a wrk Lua `delay()` script (see pacedScript); p99 there minus
 //      the upstream's p99 there is the latency a proxy adds.
+// Each wrk run also reads the target process's CPU time (user + system, /proc/<pid>/stat) before and after
+// and divides by the requests wrk completed: CPU µs per call, a steadier figure than req/s on a shared VM.
 //
 // Knobs: BENCH_SECONDS (8), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50), BENCH_PACED_SECONDS (= seconds),
 // BENCH_PACED_CONNECTIONS (= connections), BENCH_LOAD_FRACTION (0.5), BENCH_REDIS_URL (redis://127.0.0.1:6379),
@@ -183,15 +185,28 @@ const alive = (t) => t.proc && !t.error && t.proc.child.exitCode === null;
 const url = (t) => `http://127.0.0.1:${t.proc.port}${PATH}`;
 const socketErrors = (x) => (x.sockErr.match(/\d+/g) ?? []).reduce((a, n) => a + Number(n), 0);
 
+/** CPU time (user + system, all threads) a process has used, in µs; NaN when it cannot be read. */
+function cpuUs(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) * (1e6 / 100); // utime, stime in USER_HZ (100) ticks
+  } catch {
+    return Number.NaN;
+  }
+}
+
 function measure(t, phase, opts) {
   if (!alive(t)) {
     if (t.proc && !t.error) t.error = `exited with ${t.proc.child.exitCode} during the run`;
     return;
   }
+  const pid = t.proc.child.pid;
+  const before = cpuUs(pid);
   const x = wrkWith(url(t), { headers: HEADERS, ...opts });
+  x.cpuUs = x.requests > 0 ? (cpuUs(pid) - before) / x.requests : Number.NaN;
   t[phase].push(x);
   console.log(
-    `${phase} ${t.key}: ${x.rps.toFixed(0)} req/s, p50 ${x.p50Ms} ms, p99 ${x.p99Ms} ms, non-2xx ${x.non2xx} ${x.sockErr}`,
+    `${phase} ${t.key}: ${x.rps.toFixed(0)} req/s, p50 ${x.p50Ms} ms, p99 ${x.p99Ms} ms, ${x.cpuUs.toFixed(1)} µs CPU/call, non-2xx ${x.non2xx} ${x.sockErr}`,
   );
   if (t.tollgate && x.non2xx > 0) {
     wrongAnswers = true;
@@ -271,12 +286,15 @@ for (const t of targets) {
   t.p99 = m('peak', (x) => x.p99Ms);
   t.pacedRps = m('paced', (x) => x.rps);
   t.pacedP99 = m('paced', (x) => x.p99Ms);
+  t.cpu = m('peak', (x) => x.cpuUs);
+  t.pacedCpu = m('paced', (x) => x.cpuUs);
   t.non2xx = [...t.peak, ...t.paced].reduce((a, x) => a + x.non2xx, 0);
   t.sockErrs = [...t.peak, ...t.paced].reduce((a, x) => a + socketErrors(x), 0);
   // Below 90 % of the scheduled rate the target could not keep up: its paced p99 is a queue, not a latency.
   t.saturated = paced !== null && t.pacedRps < 0.9 * paced.rate;
 }
 const f0 = (v) => (Number.isFinite(v) ? v.toFixed(0) : '—');
+const f1 = (v) => (Number.isFinite(v) ? v.toFixed(1) : '—');
 const f2 = (v) => (Number.isFinite(v) ? v.toFixed(2) : '—');
 const signed = (v) => (Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${v.toFixed(2)}` : '—');
 const { upstream, nginx, bare } = byKey;
@@ -298,15 +316,15 @@ function verdict(t) {
 }
 const row = (t) =>
   t.error && t.peak.length === 0
-    ? `| ${t.label} | ${t.error.replaceAll('|', '/')} |${' |'.repeat(10)}`
-    : `| ${t.label}${t.error ? ` (${t.error.replaceAll('|', '/')})` : ''} | ${f0(t.rps)} | ${t.peak.map((x) => f0(x.rps)).join(' / ')} | ${f2(t.rps / bare.rps)} | ${f2(t.rps / nginx.rps)} | ${f2(t.p99)} | ${f0(t.pacedRps)}${t.saturated ? ' (saturated)' : ''} | ${f2(t.pacedP99)} | ${t.key === 'upstream' ? '—' : signed(t.pacedP99 - upstream.pacedP99)} | ${t.tollgate ? signed(t.pacedP99 - bare.pacedP99) : '—'} | ${verdict(t)} | ${t.non2xx} / ${t.sockErrs} |`;
+    ? `| ${t.label} | ${t.error.replaceAll('|', '/')} |${' |'.repeat(11)}`
+    : `| ${t.label}${t.error ? ` (${t.error.replaceAll('|', '/')})` : ''} | ${f0(t.rps)} | ${t.peak.map((x) => f0(x.rps)).join(' / ')} | ${f2(t.rps / bare.rps)} | ${f2(t.rps / nginx.rps)} | ${f1(t.cpu)} / ${f1(t.pacedCpu)} | ${f2(t.p99)} | ${f0(t.pacedRps)}${t.saturated ? ' (saturated)' : ''} | ${f2(t.pacedP99)} | ${t.key === 'upstream' ? '—' : signed(t.pacedP99 - upstream.pacedP99)} | ${t.tollgate ? signed(t.pacedP99 - bare.pacedP99) : '—'} | ${verdict(t)} | ${t.non2xx} / ${t.sockErrs} |`;
 const table = [
   `Run ${new Date().toISOString()} on ${process.platform}/${process.arch}, Node ${process.version}, ${
     readFileSync('/proc/cpuinfo', 'utf8').match(/^processor/gm)?.length ?? '?'
   } CPUs. Peak: wrk -t1 -c${connections}, ${rounds} interleaved rounds of ${seconds} s (after a 2 s warm-up each); paced: ${paced ? `~${paced.rate} req/s (${loadFraction}× the ${paced.base === 'bare' ? 'bare proxy' : paced.base}'s peak), ${paced.connections} connections on a fixed schedule` : '—'}, ${rounds} rounds of ${pacedSeconds} s; medians. Request: \`GET ${PATH}\`, \`Host: ${HOST}\`, to every target.`,
   '',
-  '| target | req/s (median) | req/s per round | × bare proxy | × nginx | p99 ms at peak | paced req/s | p99 ms paced | +p99 vs upstream | +p99 vs bare proxy | targets | non-2xx / socket errors |',
-  '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |',
+  '| target | req/s (median) | req/s per round | × bare proxy | × nginx | CPU µs per call, peak / paced | p99 ms at peak | paced req/s | p99 ms paced | +p99 vs upstream | +p99 vs bare proxy | targets | non-2xx / socket errors |',
+  '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |',
   ...targets.map(row),
 ].join('\n');
 console.log(`\n${table}`);

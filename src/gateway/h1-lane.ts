@@ -8,7 +8,7 @@
  * Why hand-written: per proxied call undici's dispatch costs about a third of the bare proxy's CPU
  * (request object and header validation, a wasm parser called back per header, per-request timers).
  * This lane writes the request head as one string, parses the response head with one slice and a split,
- * and keeps time with one coarse sweep per lane instead of a timer per request; bench:gateway measures
+ * and keeps time with one sweep per lane instead of a timer per request; bench:gateway measures
  * the difference (docs/benchmarks.md). It is strict where a proxy must be: a response it cannot frame
  * with certainty (both Content-Length and Transfer-Encoding, an unknown transfer coding, conflicting
  * lengths, a malformed head or chunk, bytes the upstream sends unasked) fails the exchange with a 502 and
@@ -120,8 +120,7 @@ class Conn {
   uses = 0;
   got = 0;
   paused = false;
-  connected = false;
-  /** Lane clock (ms) by which the current phase must progress; 0 = none. */
+  /** performance.now() by which the current phase must progress; 0 = none (idle, or paused). */
   deadline = 0;
   idleSince = 0;
   /** Bytes of the current socket read that follow the part being parsed (unasked when the answer ends). */
@@ -540,7 +539,6 @@ function onSocketClose(this: Sock): void {
 function onSocketConnect(this: Sock): void {
   const c = this[kConn];
   if (c === undefined) return;
-  c.connected = true;
   c.lane.connected(c);
 }
 
