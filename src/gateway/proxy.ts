@@ -18,6 +18,7 @@ export const GATEWAY_ERRORS = {
   no_route: { status: 404, message: 'no service is configured for this host and path' },
   bad_request: { status: 400, message: 'the request target must be an absolute path' },
   upstream_unreachable: { status: 502, message: 'the upstream could not be reached' },
+  upstream_invalid: { status: 502, message: 'the upstream answered something that is not valid HTTP/1.1' },
   upstream_timeout: { status: 504, message: 'the upstream did not answer in time' },
   payload_too_large: { status: 413, message: 'the body is larger than the service allows' },
 } as const;
@@ -79,6 +80,7 @@ export interface ForwardOutcome {
   /** Set when the exchange did not complete normally. */
   readonly error?:
     | 'upstream_unreachable'
+    | 'upstream_invalid'
     | 'upstream_timeout'
     | 'upstream_aborted'
     | 'client_aborted'
@@ -340,6 +342,7 @@ const kExchange = Symbol('tollgate.exchange');
 type TaggedResponse = ServerResponse & { [kExchange]?: Exchange };
 const CLIENT_GONE = new Error('client closed the connection');
 const TOO_LARGE = new Error('the body is larger than the service allows');
+const PROTOCOL_ERROR = 'TOLLGATE_UPSTREAM_PROTOCOL';
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 /** Methods a retry may repeat (RFC 9110 §9.2.2), when they carry no body. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -504,8 +507,13 @@ class Exchange implements LaneHandler {
       this.done(timeout ? 'upstream_timeout' : 'upstream_aborted');
       return;
     }
-    // Refused, unresolvable, reset or closed before any answer: the upstream is not there for us (502).
-    const code = timeout ? 'upstream_timeout' : 'upstream_unreachable';
+    // Refused, unresolvable, reset or closed before any answer: the upstream is not there for us (502);
+    // an answer the lane could not frame is a 502 of its own kind.
+    const code = timeout
+      ? 'upstream_timeout'
+      : err.code === PROTOCOL_ERROR
+        ? 'upstream_invalid'
+        : 'upstream_unreachable';
     this.status = GATEWAY_ERRORS[code].status;
     sendGatewayError(res, code);
     this.done(code);

@@ -570,6 +570,40 @@ describe.each(['lane', 'undici'] as const)('proxy over %s', (client) => {
         await new Promise<void>((resolve) => raw.close(() => resolve()));
       }
     });
+
+    it('answers 502 to an answer that cannot be framed (Content-Length and Transfer-Encoding both)', async () => {
+      const sockets = new Set<net.Socket>();
+      const raw = net.createServer((sock) => {
+        sockets.add(sock);
+        sock.on('close', () => sockets.delete(sock));
+        sock.on('error', () => {});
+        sock.once('data', () =>
+          sock.write(
+            'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+          ),
+        );
+      });
+      raw.listen(0, '127.0.0.1');
+      await once(raw, 'listening');
+      const port = (raw.address() as AddressInfo).port;
+      const g = await startGateway(
+        client,
+        [{ id: 'x', hosts: ['x.test'], upstream: `http://127.0.0.1:${port}` }],
+        {},
+      );
+      try {
+        const r = await send(g.port, '/', { host: 'x.test' });
+        expect(r.status).toBe(502);
+        // The lane names the fault; undici's parser error reads as an unreachable upstream.
+        expect(JSON.parse(r.body)).toMatchObject({
+          code: client === 'lane' ? 'upstream_invalid' : 'upstream_unreachable',
+        });
+      } finally {
+        await stopGateway(g);
+        for (const s of sockets) s.destroy();
+        await new Promise<void>((resolve) => raw.close(() => resolve()));
+      }
+    });
   });
 
   describe('upgrade', () => {
