@@ -265,7 +265,6 @@ class Conn {
     const raw: string[] = [];
     let length = -1;
     let chunked = false;
-    let te = false;
     let close = m[1] === '0';
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i]!;
@@ -303,17 +302,16 @@ class Conn {
           break;
         case 17:
           if (name.toLowerCase() === 'transfer-encoding') {
-            if (te || value.toLowerCase() !== 'chunked') {
+            if (chunked || value.toLowerCase() !== 'chunked') {
               this.fail(protocolError(`unsupported Transfer-Encoding "${value}"`));
               return;
             }
-            te = true;
             chunked = true;
           }
           break;
       }
     }
-    if (te && length >= 0) {
+    if (chunked && length >= 0) {
       this.fail(protocolError('both Content-Length and Transfer-Encoding'));
       return;
     }
