@@ -1270,3 +1270,32 @@ describe('H1Lane deadlines', () => {
     expect(out.body.toString()).toBe('late');
   });
 });
+
+describe('H1Lane addresses', () => {
+  it('connects to an IPv6 literal given as in a URL ([::1]) and sends the given Host', async (ctx) => {
+    let seenHost = '';
+    const server = http.createServer((req, res) => {
+      seenHost = req.headers.host ?? '';
+      res.end('over v6');
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '::1', () => resolve());
+      });
+    } catch {
+      ctx.skip(); // no IPv6 loopback on this machine: nothing to connect to
+      return;
+    }
+    const port = (server.address() as AddressInfo).port;
+    const lane = new H1Lane('[::1]', port, `[::1]:${port}`, DEFAULTS);
+    lanes.push(lane);
+    try {
+      expect(await text(lane, get('/v6'))).toBe('over v6');
+      expect(seenHost).toBe(`[::1]:${port}`);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
