@@ -41,6 +41,31 @@ async function waitFor(cond: () => boolean, ms = 20_000): Promise<boolean> {
   return true;
 }
 
+/** A raw TCP upstream: `onSocket` scripts the exact bytes each connection gets; `close` ends them all. */
+async function rawUpstream(
+  onSocket: (sock: net.Socket) => void,
+): Promise<{ port: number; connections: () => number; close(): Promise<void> }> {
+  let connections = 0;
+  const sockets = new Set<net.Socket>();
+  const raw = net.createServer((sock) => {
+    connections++;
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+    sock.on('error', () => {});
+    onSocket(sock);
+  });
+  raw.listen(0, '127.0.0.1');
+  await once(raw, 'listening');
+  return {
+    port: (raw.address() as AddressInfo).port,
+    connections: () => connections,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => raw.close(() => resolve()));
+    },
+  };
+}
+
 interface Reply {
   status: number;
   headers: IncomingHttpHeaders;
@@ -523,14 +548,8 @@ describe.each(['lane', 'undici'] as const)('proxy over %s', (client) => {
 
     it('does not let bytes an upstream sends after a GET answer poison the next request: a new socket serves it', async () => {
       // A raw upstream: the first answer is followed, in the same write, by a whole unasked response.
-      let connections = 0;
       let answered = 0;
-      const sockets = new Set<net.Socket>();
-      const raw = net.createServer((sock) => {
-        connections++;
-        sockets.add(sock);
-        sock.on('close', () => sockets.delete(sock));
-        sock.on('error', () => {});
+      const raw = await rawUpstream((sock) => {
         let buf = '';
         sock.on('data', (c: Buffer) => {
           buf += c.toString('latin1');
@@ -547,9 +566,7 @@ describe.each(['lane', 'undici'] as const)('proxy over %s', (client) => {
           }
         });
       });
-      raw.listen(0, '127.0.0.1');
-      await once(raw, 'listening');
-      const port = (raw.address() as AddressInfo).port;
+      const port = raw.port;
       const g = await startGateway(
         client,
         [{ id: 'g', hosts: ['g.test'], upstream: `http://127.0.0.1:${port}` }],
@@ -563,29 +580,22 @@ describe.each(['lane', 'undici'] as const)('proxy over %s', (client) => {
         expect(second.status).toBe(200);
         expect(second.body).toBe('answer-2');
         expect(answered).toBe(2);
-        expect(connections).toBe(2); // the socket that carried the garbage was not reused
+        expect(raw.connections()).toBe(2); // the socket that carried the garbage was not reused
       } finally {
         await stopGateway(g);
-        for (const s of sockets) s.destroy();
-        await new Promise<void>((resolve) => raw.close(() => resolve()));
+        await raw.close();
       }
     });
 
     it('answers 502 to an answer that cannot be framed (Content-Length and Transfer-Encoding both)', async () => {
-      const sockets = new Set<net.Socket>();
-      const raw = net.createServer((sock) => {
-        sockets.add(sock);
-        sock.on('close', () => sockets.delete(sock));
-        sock.on('error', () => {});
+      const raw = await rawUpstream((sock) =>
         sock.once('data', () =>
           sock.write(
             'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
           ),
-        );
-      });
-      raw.listen(0, '127.0.0.1');
-      await once(raw, 'listening');
-      const port = (raw.address() as AddressInfo).port;
+        ),
+      );
+      const port = raw.port;
       const g = await startGateway(
         client,
         [{ id: 'x', hosts: ['x.test'], upstream: `http://127.0.0.1:${port}` }],
@@ -600,8 +610,7 @@ describe.each(['lane', 'undici'] as const)('proxy over %s', (client) => {
         });
       } finally {
         await stopGateway(g);
-        for (const s of sockets) s.destroy();
-        await new Promise<void>((resolve) => raw.close(() => resolve()));
+        await raw.close();
       }
     });
   });
