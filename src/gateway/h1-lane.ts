@@ -17,9 +17,10 @@
  * Framing follows RFC 9112 §6.3: no body for HEAD, 1xx, 204 and 304; chunked when Transfer-Encoding is
  * `chunked`; Content-Length bytes; otherwise the body runs until the upstream closes. Interim 1xx answers
  * are skipped. Trailers are read and dropped. A socket is reused only after a complete HTTP/1.1 answer
- * that did not say `Connection: close`; idle sockets close after `keepAliveTimeout`. An idempotent
- * request whose reused socket turned out closed before any answer byte is sent once more on a new socket
- * (the upstream's keep-alive timeout raced ours).
+ * that did not say `Connection: close`; idle sockets close after `keepAliveTimeout`, or a second before
+ * the upstream's own `Keep-Alive: timeout=N` when that is shorter. An idempotent request whose reused
+ * socket turned out closed before any answer byte is sent once more on a new socket (the upstream's
+ * keep-alive timeout raced ours).
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -123,6 +124,8 @@ class Conn {
   /** performance.now() by which the current phase must progress; 0 = none (idle, or paused). */
   deadline = 0;
   idleSince = 0;
+  /** How long this socket may idle before it is closed: the lane's limit, or less when the upstream says so. */
+  idleMs = 0;
   /** Bytes of the current socket read that follow the part being parsed (unasked when the answer ends). */
   trailing = 0;
   /** Bytes read but not yet parsed because the handler paused (delivered on resume). */
@@ -266,6 +269,7 @@ class Conn {
     let length = -1;
     let chunked = false;
     let close = m[1] === '0';
+    let keepAliveHint = -1;
     for (let i = 1; i < lines.length; i++) {
       const line = lines[i]!;
       const k = line.indexOf(':');
@@ -281,12 +285,17 @@ class Conn {
       const value = line.slice(k + 1).trim();
       raw.push(name, value);
       switch (name.length) {
-        case 10:
-          if (name.toLowerCase() === 'connection') {
+        case 10: {
+          const lower = name.toLowerCase();
+          if (lower === 'connection') {
             const v = value.toLowerCase();
             if (v === 'close' || /(?:^|,)\s*close\s*(?:,|$)/.test(v)) close = true;
+          } else if (lower === 'keep-alive') {
+            const t = /(?:^|[\s,])timeout\s*=\s*(\d{1,9})/i.exec(value);
+            if (t !== null) keepAliveHint = Number(t[1]);
           }
           break;
+        }
         case 14:
           if (name.toLowerCase() === 'content-length') {
             for (const part of value.split(',')) {
@@ -320,6 +329,10 @@ class Conn {
       return; // interim answer: read the next head
     }
     if (close) this.keepAlive = false;
+    // `Keep-Alive: timeout=N` (seconds): idle at most N − 1 s here, so the upstream never closes first.
+    const limit = this.lane.opts.keepAliveTimeout;
+    this.idleMs = keepAliveHint < 0 ? limit : Math.min(limit, keepAliveHint * 1000 - 1000);
+    if (this.idleMs <= 0) this.keepAlive = false;
     const noBody = status === 204 || status === 304 || this.req!.method === 'HEAD';
     const handler = this.handler!;
     let goOn: boolean;
@@ -619,8 +632,12 @@ export class H1Lane {
       return;
     }
     this.ensureTimer(req);
+    const now = performance.now();
     let c = this.idle.pop();
-    while (c?.sock.destroyed) c = this.idle.pop();
+    while (c !== undefined && (c.sock.destroyed || now - c.idleSince > c.idleMs)) {
+      c.sock.destroy(); // idled past its limit (the sweep had not come by yet)
+      c = this.idle.pop();
+    }
     (c ?? this.open()).start(req, handler, head);
   }
 
@@ -688,8 +705,12 @@ export class H1Lane {
         );
       }
     }
-    const idleLimit = now - this.opts.keepAliveTimeout;
-    while (this.idle.length > 0 && this.idle[0]!.idleSince < idleLimit) this.idle.shift()!.sock.destroy();
+    let kept = 0;
+    for (const c of this.idle) {
+      if (now - c.idleSince > c.idleMs) c.sock.destroy();
+      else this.idle[kept++] = c;
+    }
+    this.idle.length = kept;
     if (this.active.size === 0 && this.idle.length === 0 && this.timer !== null) {
       clearInterval(this.timer);
       this.timer = null;

@@ -1299,3 +1299,26 @@ describe('H1Lane addresses', () => {
     }
   });
 });
+
+describe('H1Lane keep-alive hints', () => {
+  it('does not keep a socket the upstream gives one second or less (Keep-Alive: timeout=1)', async () => {
+    const up = await rawUpstream((conn) => conn.socket.write(ok('short', 'Keep-Alive: timeout=1\r\n')));
+    const lane = makeLane(up.port);
+    expect(await text(lane, get('/1'))).toBe('short');
+    expect(await text(lane, get('/2'))).toBe('short');
+    expect(up.conns.length).toBe(2);
+  });
+
+  it('idles a socket at most a second less than the upstream says (Keep-Alive: timeout=2)', async () => {
+    const up = await rawUpstream((conn) =>
+      conn.socket.write(ok('hinted', 'Keep-Alive: max=100, timeout=2\r\n')),
+    );
+    const lane = makeLane(up.port); // the lane's own idle limit (10 s) is longer than the hint
+    expect(await text(lane, get('/1'))).toBe('hinted');
+    expect(await text(lane, get('/2'))).toBe('hinted'); // at once: the same socket
+    expect(up.conns.length).toBe(1);
+    await new Promise((r) => setTimeout(r, 1_300)); // past 2 s − 1 s of idling
+    expect(await text(lane, get('/3'))).toBe('hinted');
+    expect(up.conns.length).toBe(2);
+  });
+});
