@@ -133,6 +133,16 @@ export function resolveAuth(a: ServiceDoc['auth']): ServiceAuth {
   }
 }
 
+/** The gateway fields of a service document (`services.gateway`): only those the document sets. */
+export function resolveGateway(s: ServiceDoc): ServiceGateway {
+  return {
+    ...(s.path_prefix === undefined ? {} : { path_prefix: s.path_prefix }),
+    ...(s.errors === undefined ? {} : { errors: s.errors }),
+    ...(s.rate_limit_headers === undefined ? {} : { rate_limit_headers: s.rate_limit_headers }),
+    ...(s.backend === undefined ? {} : { backend: s.backend }),
+  };
+}
+
 function resolveService(s: ServiceDoc, isDefault: boolean): DesiredService {
   return {
     id: s.id,
@@ -145,12 +155,7 @@ function resolveService(s: ServiceDoc, isDefault: boolean): DesiredService {
     hosts: s.hosts,
     auth: resolveAuth(s.auth),
     authorization: { ...s.authorization },
-    gateway: {
-      ...(s.path_prefix === undefined ? {} : { path_prefix: s.path_prefix }),
-      ...(s.errors === undefined ? {} : { errors: s.errors }),
-      ...(s.rate_limit_headers === undefined ? {} : { rate_limit_headers: s.rate_limit_headers }),
-      ...(s.backend === undefined ? {} : { backend: s.backend }),
-    },
+    gateway: resolveGateway(s),
     referrerFiltersRequired: s.referrer_filters_required,
     metrics: s.metrics.map((m) => ({
       systemName: m.system_name,

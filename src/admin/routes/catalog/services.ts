@@ -1,6 +1,6 @@
 /** Admin API: a tenant's services (list, create, get, update, delete). */
 import type { Selectable, Transaction } from 'kysely';
-import { resolveAuth } from '../../../config/resolve.js';
+import { resolveAuth, resolveGateway } from '../../../config/resolve.js';
 import {
   AUTH_LOCATIONS,
   GATEWAY_ERROR_CODES,
@@ -223,12 +223,7 @@ function validateSettings(systemName: string, input: Record<string, unknown>): S
     hosts: s.hosts,
     auth: resolveAuth(s.auth),
     authorization: { ...s.authorization },
-    gateway: {
-      ...(s.path_prefix === undefined ? {} : { path_prefix: s.path_prefix }),
-      ...(s.errors === undefined ? {} : { errors: s.errors }),
-      ...(s.rate_limit_headers === undefined ? {} : { rate_limit_headers: s.rate_limit_headers }),
-      ...(s.backend === undefined ? {} : { backend: s.backend }),
-    },
+    gateway: resolveGateway(s),
   };
   if (settings.upstream !== null && settings.hosts.length > 0) {
     try {
