@@ -81,6 +81,43 @@ function client(base: string, token: string) {
   };
 }
 
+type Api = ReturnType<typeof client>;
+
+/** The changes a gateway must see, made through the admin API (each asserts the API accepted it). */
+async function addFreshRule(api: Api): Promise<void> {
+  const metrics = (await api('GET', '/services/9911/metrics')).json.items as {
+    id: string;
+    system_name: string;
+  }[];
+  const rule = await api('POST', '/services/9911/mapping_rules', {
+    method: 'GET',
+    pattern: '/fresh$',
+    metric_id: metrics.find((m) => m.system_name === 'list')!.id,
+  });
+  expect(rule.status).toBe(201);
+}
+
+async function addFreshKey(api: Api): Promise<void> {
+  const apps = (await api('GET', '/applications')).json.items as {
+    account_id: string;
+    service_id: string;
+    plan_id: string;
+  }[];
+  const created = await api('POST', `/accounts/${apps[0]!.account_id}/applications`, {
+    name: 'Fresh',
+    service_id: apps[0]!.service_id,
+    plan_id: apps[0]!.plan_id,
+    user_key: 'fresh-key',
+  });
+  expect(created.status).toBe(201);
+}
+
+async function suspendSecondApp(api: Api): Promise<void> {
+  const apps = (await api('GET', '/applications')).json.items as { id: string; user_key: string }[];
+  const other = apps.find((a) => a.user_key === 'feed-key-2')!;
+  expect((await api('POST', `/applications/${other.id}/suspend`)).status).toBe(200);
+}
+
 describe.skipIf(!hasPostgres || !hasRedis)('gateway config from the control plane (distributed)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-feed-'));
   const schema = uniqueName('gwfeed');
@@ -90,7 +127,7 @@ describe.skipIf(!hasPostgres || !hasRedis)('gateway config from the control plan
   let admin: Started;
   let gateway: Started;
   let gw = '';
-  let api: ReturnType<typeof client>;
+  let api: Api;
 
   beforeAll(async () => {
     const up = await upstreamServer();
@@ -145,41 +182,19 @@ describe.skipIf(!hasPostgres || !hasRedis)('gateway config from the control plan
 
   it('sees a new key within 5 s', async () => {
     expect(await status('/items?user_key=fresh-key')).toBe(403);
-    const apps = (await api('GET', '/applications')).json.items as {
-      account_id: string;
-      service_id: string;
-      plan_id: string;
-    }[];
-    const created = await api('POST', `/accounts/${apps[0]!.account_id}/applications`, {
-      name: 'Fresh',
-      service_id: apps[0]!.service_id,
-      plan_id: apps[0]!.plan_id,
-      user_key: 'fresh-key',
-    });
-    expect(created.status).toBe(201);
+    await addFreshKey(api);
     await seenWithin(5000, () => status('/items?user_key=fresh-key'), 200);
   });
 
   it('sees a suspended application within 5 s', async () => {
     expect(await status('/items?user_key=feed-key-2')).toBe(200);
-    const apps = (await api('GET', '/applications')).json.items as { id: string; user_key: string }[];
-    const other = apps.find((a) => a.user_key === 'feed-key-2')!;
-    expect((await api('POST', `/applications/${other.id}/suspend`)).status).toBe(200);
+    await suspendSecondApp(api);
     await seenWithin(5000, () => status('/items?user_key=feed-key-2'), 403);
   });
 
   it('sees a new mapping rule within 5 s', async () => {
     expect(await status('/fresh?user_key=feed-key')).toBe(404);
-    const metrics = (await api('GET', '/services/9911/metrics')).json.items as {
-      id: string;
-      system_name: string;
-    }[];
-    const rule = await api('POST', '/services/9911/mapping_rules', {
-      method: 'GET',
-      pattern: '/fresh$',
-      metric_id: metrics.find((m) => m.system_name === 'list')!.id,
-    });
-    expect(rule.status).toBe(201);
+    await addFreshRule(api);
     await seenWithin(5000, () => status('/fresh?user_key=feed-key'), 200);
   });
 
@@ -214,7 +229,7 @@ describe('gateway config, embedded (one process, every role)', () => {
   let upstream: http.Server;
   let p: Started;
   let gw = '';
-  let api: ReturnType<typeof client>;
+  let api: Api;
 
   beforeAll(async () => {
     const up = await upstreamServer();
@@ -254,36 +269,13 @@ describe('gateway config, embedded (one process, every role)', () => {
 
   it('sees a new mapping rule, a new key and a suspension within 1 s', async () => {
     expect(await status('/fresh?user_key=feed-key')).toBe(404);
-    const metrics = (await api('GET', '/services/9911/metrics')).json.items as {
-      id: string;
-      system_name: string;
-    }[];
-    const rule = await api('POST', '/services/9911/mapping_rules', {
-      method: 'GET',
-      pattern: '/fresh$',
-      metric_id: metrics.find((m) => m.system_name === 'list')!.id,
-    });
-    expect(rule.status).toBe(201);
+    await addFreshRule(api);
     await seenWithin(1000, () => status('/fresh?user_key=feed-key'), 200);
 
-    const apps = (await api('GET', '/applications')).json.items as {
-      id: string;
-      account_id: string;
-      service_id: string;
-      plan_id: string;
-      user_key: string;
-    }[];
-    const created = await api('POST', `/accounts/${apps[0]!.account_id}/applications`, {
-      name: 'Fresh',
-      service_id: apps[0]!.service_id,
-      plan_id: apps[0]!.plan_id,
-      user_key: 'fresh-key',
-    });
-    expect(created.status).toBe(201);
+    await addFreshKey(api);
     await seenWithin(1000, () => status('/items?user_key=fresh-key'), 200);
 
-    const other = apps.find((a) => a.user_key === 'feed-key-2')!;
-    expect((await api('POST', `/applications/${other.id}/suspend`)).status).toBe(200);
+    await suspendSecondApp(api);
     await seenWithin(1000, () => status('/items?user_key=feed-key-2'), 403);
   });
 });
