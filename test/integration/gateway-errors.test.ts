@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Started, startTollgate } from '../support/proc.js';
+import { type Started, startRoles } from '../support/proc.js';
 
 const listen = (s: http.Server) =>
   new Promise<number>((r) => s.listen(0, '127.0.0.1', () => r((s.address() as AddressInfo).port)));
@@ -65,11 +65,7 @@ tenants:
           - { name: P, service: plain, plan: p, user_key: key-p }
 `,
     );
-    p = await startTollgate(
-      ['--data-dir', dir, '--config', join(dir, 'err.yaml'), '--roles', 'gateway', '--gateway-port', '0'],
-      {},
-      ['gateway'],
-    );
+    p = await startRoles(dir, join(dir, 'err.yaml'), ['gateway']);
     gw = `http://127.0.0.1:${p.ports.gateway}`;
   }, 60_000);
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { type CryptoKey, exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Started, startTollgate } from '../support/proc.js';
+import { type Started, startRoles } from '../support/proc.js';
 import { currentValue, get } from './http.js';
 
 interface SigningKey {
@@ -112,22 +112,7 @@ tenants:
           - { name: AQ, service: aiq, plan: p, app_id: aq-id, app_keys: [aq-key] }
 `,
     );
-    p = await startTollgate(
-      [
-        '--data-dir',
-        dir,
-        '--config',
-        join(dir, 'cred.yaml'),
-        '--roles',
-        'gateway,backend',
-        '--gateway-port',
-        '0',
-        '--backend-port',
-        '0',
-      ],
-      {},
-      ['gateway', 'backend'],
-    );
+    p = await startRoles(dir, join(dir, 'cred.yaml'), ['gateway', 'backend']);
     gw = `http://127.0.0.1:${p.ports.gateway}`;
   }, 60_000);
 

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Started, startTollgate } from '../support/proc.js';
+import { type Started, startRoles } from '../support/proc.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 300 * MiB;
@@ -122,11 +122,7 @@ describe('streaming through the gateway process', () => {
         ],
       }),
     );
-    p = await startTollgate(
-      ['--data-dir', dir, '--config', join(dir, 'stream.yaml'), '--roles', 'gateway', '--gateway-port', '0'],
-      {},
-      ['gateway'],
-    );
+    p = await startRoles(dir, join(dir, 'stream.yaml'), ['gateway']);
     port = p.ports.gateway!;
   }, 60_000);
 

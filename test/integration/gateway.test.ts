@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Started, startTollgate } from '../support/proc.js';
+import { type Started, startRoles } from '../support/proc.js';
 import { currentValue, get } from './http.js';
 
 describe('gateway role (strict, embedded)', () => {
@@ -50,22 +50,7 @@ tenants:
           - { name: App, service: items, plan: basic, user_key: gw-key }
 `,
     );
-    p = await startTollgate(
-      [
-        '--data-dir',
-        dir,
-        '--config',
-        join(dir, 'gw.yaml'),
-        '--roles',
-        'gateway,backend',
-        '--gateway-port',
-        '0',
-        '--backend-port',
-        '0',
-      ],
-      {},
-      ['gateway', 'backend'],
-    );
+    p = await startRoles(dir, join(dir, 'gw.yaml'), ['gateway', 'backend']);
     gw = `http://127.0.0.1:${p.ports.gateway}`;
   }, 60_000);
   afterAll(async () => {

@@ -16,6 +16,25 @@ export interface Started {
   kill(): Promise<void>;
 }
 
+/**
+ * `tollgate start` on data dir `dir` with config file `config` and `roles`, every listener the roles open
+ * on port 0; resolves once they all listen.
+ */
+export function startRoles(
+  dir: string,
+  config: string,
+  roles: string[],
+  env: Record<string, string> = {},
+): Promise<Started> {
+  const listeners = roles.filter((r) => r === 'admin' || r === 'backend' || r === 'gateway');
+  const ports = listeners.flatMap((r) => [`--${r}-port`, '0']);
+  return startTollgate(
+    ['--data-dir', dir, '--config', config, '--roles', roles.join(','), ...ports],
+    env,
+    listeners,
+  );
+}
+
 /** Starts `tollgate start ARGS` and resolves once a `listening` line was logged for every role in `roles`. */
 export function startTollgate(
   args: string[],
