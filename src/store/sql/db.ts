@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
+import { WalCheckpointer } from './checkpointer.js';
 import { migrations } from './migrations/index.js';
 import type { DB } from './schema.js';
 
@@ -15,6 +16,12 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface SqlStore {
   readonly db: Kysely<DB>;
   readonly dialect: Dialect;
+  /**
+   * SQLite files: the thread that runs WAL checkpoints off the event loop (checkpointer.ts), while it
+   * runs; undefined for PostgreSQL, `:memory:`, or when it could not start or was lost (SQLite's own
+   * automatic checkpoints are then on).
+   */
+  readonly checkpointer: () => WalCheckpointer | undefined;
   close(): Promise<void>;
 }
 
@@ -25,6 +32,8 @@ export interface OpenSqlOptions {
   readonly schema?: string;
   /** Pool size for PostgreSQL (default 10). */
   readonly poolSize?: number;
+  /** SQLite files: WAL checkpoints on a thread of their own, every this many ms (default 1000; 0 = inline). */
+  readonly checkpointMs?: number;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -33,6 +42,7 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 export async function openSqlStore(opts: OpenSqlOptions): Promise<SqlStore> {
   const isPg = /^postgres(ql)?:\/\//.test(opts.url);
   let db: Kysely<DB>;
+  let sqlite: Database.Database | undefined;
   const schema = opts.schema ?? 'public';
   if (isPg) {
     if (!SCHEMA_NAME.test(schema)) throw new Error(`invalid PostgreSQL schema name: ${schema}`);
@@ -53,7 +63,7 @@ export async function openSqlStore(opts: OpenSqlOptions): Promise<SqlStore> {
     db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   } else {
     if (opts.url !== ':memory:') mkdirSync(dirname(opts.url), { recursive: true });
-    const sqlite = new Database(opts.url);
+    sqlite = new Database(opts.url);
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');
@@ -73,5 +83,28 @@ export async function openSqlStore(opts: OpenSqlOptions): Promise<SqlStore> {
     await db.destroy();
     throw error instanceof Error ? error : new Error(String(error));
   }
-  return { db, dialect, close: () => db.destroy() };
+  const checkpointMs = opts.checkpointMs ?? 1000;
+  let checkpointer: WalCheckpointer | undefined;
+  if (sqlite && opts.url !== ':memory:' && checkpointMs > 0) {
+    const conn = sqlite;
+    checkpointer = await WalCheckpointer.start(opts.url, {
+      everyMs: checkpointMs,
+      onLost: () => {
+        checkpointer = undefined;
+        if (conn.open) conn.pragma('wal_autocheckpoint = 1000'); // SQLite's default: the log stays bounded
+      },
+    }).catch(() => undefined); // SQLite's own checkpoints stay on: slower commits now and then, nothing lost
+    if (checkpointer) sqlite.pragma('wal_autocheckpoint = 0');
+  }
+  return {
+    db,
+    dialect,
+    checkpointer: () => checkpointer,
+    close: async () => {
+      const cp = checkpointer;
+      checkpointer = undefined;
+      await cp?.stop();
+      await db.destroy(); // the last connection to close checkpoints the rest and removes the log
+    },
+  };
 }
