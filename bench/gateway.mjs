@@ -8,14 +8,17 @@
 //   1. peak: wrk -t1 -cBENCH_CONNECTIONS, as fast as each target answers;
 //   2. paced: every target at the same constant rate, BENCH_LOAD_FRACTION (half) of the bare proxy's
 //      peak, sent on a fixed schedule by a wrk Lua `delay()` script (see pacedScript); p99 there minus
-//      the upstream's p99 there is the latency a proxy adds.
+//      the upstream's p99 there is the latency a proxy adds;
+//   3. latency by load: the same at lower rates (BENCH_SWEEP), to show at which load each target's
+//      added p99 stays within the target.
 // Each wrk run also reads the target process's CPU time (user + system, /proc/<pid>/stat) before and after
 // and divides by the requests wrk completed: CPU µs per call, a steadier figure than req/s on a shared VM.
 //
 // Knobs: BENCH_SECONDS (8), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50), BENCH_PACED_SECONDS (= seconds),
 // BENCH_PACED_CONNECTIONS (= connections), BENCH_LOAD_FRACTION (0.5), BENCH_REDIS_URL (redis://127.0.0.1:6379),
-// BENCH_TOLLGATE (strict,strict-redis,batched,batched-redis,leased,leased-redis), BENCH_WRITE=0 (do not
-// rewrite docs/benchmarks.md), NGINX_BIN.
+// BENCH_TOLLGATE (strict,strict-redis,batched,batched-redis,leased,leased-redis), BENCH_SWEEP (0.1,0.25:
+// further paced rates, as fractions of the same peak, for the latency-by-load table; '' for none),
+// BENCH_WRITE=0 (do not rewrite docs/benchmarks.md), NGINX_BIN.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -41,6 +44,11 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const pacedSeconds = Number(process.env.BENCH_PACED_SECONDS ?? seconds);
 const loadFraction = Number(process.env.BENCH_LOAD_FRACTION ?? 0.5);
+// Extra paced rates (fractions of the same peak) for the latency-by-load table; '' for none.
+const sweepFractions = (process.env.BENCH_SWEEP ?? '0.1,0.25')
+  .split(',')
+  .map((x) => Number(x.trim()))
+  .filter((x) => x > 0 && x !== loadFraction);
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const tollgateModes = (
   process.env.BENCH_TOLLGATE ?? 'strict,strict-redis,batched,batched-redis,leased,leased-redis'
@@ -59,6 +67,7 @@ const redisPrefixes = [];
 let failed = false;
 let wrongAnswers = false; // a Tollgate non-2xx (or wrong body): the figures must not reach the docs
 let paced = null; // { rate, connections, base } once phase 2 starts
+const sweepRates = new Map(); // fraction -> req/s, once phase 3 runs
 const fail = (msg) => {
   failed = true;
   console.error(`\n*** ${msg}\n`);
@@ -91,6 +100,7 @@ const targets = [
 for (const t of targets) {
   t.peak = [];
   t.paced = [];
+  t.sweep = new Map(); // fraction -> wrk results
 }
 const byKey = Object.fromEntries(targets.map((t) => [t.key, t]));
 
@@ -185,6 +195,17 @@ const alive = (t) => t.proc && !t.error && t.proc.child.exitCode === null;
 const url = (t) => `http://127.0.0.1:${t.proc.port}${PATH}`;
 const socketErrors = (x) => (x.sockErr.match(/\d+/g) ?? []).reduce((a, n) => a + Number(n), 0);
 
+const steals = []; // % of the machine's CPU time taken by the hypervisor during each wrk run
+
+/** Sleeps `ms` without returning to the event loop (measure() is synchronous, like wrk's runs). */
+const settle = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/** The machine's CPU time so far (all CPUs, in ticks): total and stolen by the hypervisor (/proc/stat). */
+function machineCpu() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  return { total: f.reduce((a, b) => a + b, 0), steal: f[7] ?? 0 };
+}
+
 /** CPU time (user + system, all threads) a process has used, in µs; NaN when it cannot be read. */
 function cpuUs(pid) {
   try {
@@ -195,18 +216,37 @@ function cpuUs(pid) {
   }
 }
 
+/** One wrk run against `t`; `phase` is 'peak', 'paced', or a target's sweep map (then `opts.fraction`). */
 function measure(t, phase, opts) {
   if (!alive(t)) {
     if (t.proc && !t.error) t.error = `exited with ${t.proc.child.exitCode} during the run`;
     return;
   }
   const pid = t.proc.child.pid;
+  // The other proxies are paused (SIGSTOP) while this one is measured: their timers, pollers and
+  // background threads would otherwise take turns on the same two CPUs. The upstream keeps running.
+  const paused = targets.filter((o) => o !== t && o.key !== 'upstream' && alive(o));
+  for (const o of paused) o.proc.child.kill('SIGSTOP');
+  settle(250); // let the paused ones' last wake-ups pass
   const before = cpuUs(pid);
-  const x = wrkWith(url(t), { headers: HEADERS, ...opts });
+  const cpu0 = machineCpu();
+  let x;
+  try {
+    x = wrkWith(url(t), { headers: HEADERS, ...opts });
+  } finally {
+    for (const o of paused) o.proc.child.kill('SIGCONT');
+  }
   x.cpuUs = x.requests > 0 ? (cpuUs(pid) - before) / x.requests : Number.NaN;
-  t[phase].push(x);
+  const cpu1 = machineCpu();
+  x.stealPct = (100 * (cpu1.steal - cpu0.steal)) / Math.max(1, cpu1.total - cpu0.total);
+  steals.push(x.stealPct);
+  if (phase instanceof Map) {
+    const list = phase.get(opts.fraction) ?? [];
+    list.push(x);
+    phase.set(opts.fraction, list);
+  } else t[phase].push(x);
   console.log(
-    `${phase} ${t.key}: ${x.rps.toFixed(0)} req/s, p50 ${x.p50Ms} ms, p99 ${x.p99Ms} ms, ${x.cpuUs.toFixed(1)} µs CPU/call, non-2xx ${x.non2xx} ${x.sockErr}`,
+    `${phase instanceof Map ? `paced ${opts.fraction}×` : phase} ${t.key}: ${x.rps.toFixed(0)} req/s, p50 ${x.p50Ms} ms, p99 ${x.p99Ms} ms, ${x.cpuUs.toFixed(1)} µs CPU/call, non-2xx ${x.non2xx} ${x.sockErr}`,
   );
   if (t.tollgate && x.non2xx > 0) {
     wrongAnswers = true;
@@ -267,7 +307,26 @@ try {
     for (const t of targets)
       measure(t, 'paced', { connections: pacedConnections, seconds: pacedSeconds, script });
   }
+
+  // ---- phase 3: latency by load, the same way at lower rates (BENCH_SWEEP) ----
+  for (const fraction of sweepFractions) {
+    const rate = Math.max(100, Math.round(peakBase * fraction));
+    const sweepScript = join(tmp, `paced-${fraction}.lua`);
+    writeFileSync(sweepScript, pacedScript(rate));
+    sweepRates.set(fraction, rate);
+    for (let r = 0; r < rounds; r++) {
+      console.log(`-- paced ${fraction}× round ${r + 1}/${rounds}: ~${rate} req/s`);
+      for (const t of targets)
+        measure(t, t.sweep, {
+          connections: pacedConnections,
+          seconds: pacedSeconds,
+          script: sweepScript,
+          fraction,
+        });
+    }
+  }
 } finally {
+  for (const t of targets) if (t.proc && t.proc.child.exitCode === null) t.proc.child.kill('SIGCONT');
   for (const t of targets) {
     if (t.proc) await stopProcess(t.proc).catch(() => undefined);
   }
@@ -327,8 +386,36 @@ const table = [
   '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |',
   ...targets.map(row),
 ].join('\n');
-console.log(`\n${table}`);
+
+// Latency by load: the paced p99 and what each target adds to the upstream's, at every paced rate.
+const loads = [...sweepRates.keys(), ...(paced ? [loadFraction] : [])].sort((a, b) => a - b);
+const pacedAt = (t, f) => (f === loadFraction ? t.paced : (t.sweep.get(f) ?? []));
+const p99At = (t, f) => median(pacedAt(t, f).map((x) => x.p99Ms));
+const rateAt = (f) => (f === loadFraction ? paced?.rate : sweepRates.get(f));
+const cellAt = (t, f) => {
+  const runs = pacedAt(t, f);
+  if (runs.length === 0) return '—';
+  const sat = median(runs.map((x) => x.rps)) < 0.9 * rateAt(f) ? ' (saturated)' : '';
+  const added = t.key === 'upstream' ? '' : ` (${signed(p99At(t, f) - p99At(upstream, f))})`;
+  return `${f2(p99At(t, f))}${added}${sat}`;
+};
+const sweepTable =
+  loads.length > 1
+    ? [
+        '',
+        `p99 ms paced at each load (the same schedule, ${rounds} rounds of ${pacedSeconds} s each, medians), and in brackets what the target adds to the upstream's p99 at that load:`,
+        '',
+        `| target | ${loads.map((f) => `${f}× (~${rateAt(f)} req/s)`).join(' | ')} |`,
+        `| --- | ${loads.map(() => '---:').join(' | ')} |`,
+        ...targets
+          .filter((t) => t.peak.length > 0)
+          .map((t) => `| ${t.label} | ${loads.map((f) => cellAt(t, f)).join(' | ')} |`),
+      ].join('\n')
+    : '';
+const stealLine = `\nCPU stolen by the hypervisor during the wrk runs: median ${f1(median(steals))} %, max ${f1(Math.max(...steals))} % of the machine's CPU time.`;
+const report = `${table}\n${sweepTable}\n${stealLine}`;
+console.log(`\n${report}`);
 
 if (wrongAnswers) fail('Tollgate gave wrong answers (see above): docs/benchmarks.md left unchanged');
-else if (process.env.BENCH_WRITE !== '0') writeSection('docs/benchmarks.md', 'bench-gateway', table);
+else if (process.env.BENCH_WRITE !== '0') writeSection('docs/benchmarks.md', 'bench-gateway', report);
 if (failed) process.exit(1);
