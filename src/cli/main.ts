@@ -71,7 +71,7 @@ async function runApply(args: ApplyArgs): Promise<number> {
   const env = readEnv();
   const server = args.server ?? env.TOLLGATE_URL;
   if (server) return runApplyRemote(args, server, args.token ?? env.TOLLGATE_TOKEN);
-  const sql = await openSql(env, args.dataDir ?? env.TOLLGATE_DATA_DIR ?? './data');
+  const sql = await openSql(env, args.dataDir ?? env.TOLLGATE_DATA_DIR ?? './data', { checkpointMs: 0 });
   const authView = args.dryRun ? null : await openRedisAuthView(env);
   try {
     const result = await applyConfigFile(sql.db, args.file, { dryRun: args.dryRun, authView });
@@ -85,7 +85,7 @@ async function runApply(args: ApplyArgs): Promise<number> {
 
 async function runExport(args: ExportArgs): Promise<number> {
   const env = readEnv();
-  const sql = await openSql(env, args.dataDir ?? env.TOLLGATE_DATA_DIR ?? './data');
+  const sql = await openSql(env, args.dataDir ?? env.TOLLGATE_DATA_DIR ?? './data', { checkpointMs: 0 });
   try {
     process.stdout.write(await exportConfigText(sql.db, args.format, args.tenants));
     return 0;

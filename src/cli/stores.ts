@@ -35,11 +35,14 @@ export function sqliteFile(dataDir: string): string {
   return join(dataDir, 'tollgate.db');
 }
 
-/** Opens only the SQL store (for `apply` / `export` against a stopped deployment). */
-export function openSql(env: Env, dataDir: string): Promise<SqlStore> {
+/**
+ * Opens the SQL store: for `start`, and alone for `apply` / `export`. A one-shot command passes
+ * `checkpointMs: 0`: nothing waits on its commits, so SQLite checkpoints inline instead of on a thread.
+ */
+export function openSql(env: Env, dataDir: string, opts: { checkpointMs?: number } = {}): Promise<SqlStore> {
   return env.DATABASE_URL
     ? openSqlStore({ url: env.DATABASE_URL, schema: env.TOLLGATE_PG_SCHEMA })
-    : openSqlStore({ url: sqliteFile(dataDir) });
+    : openSqlStore({ url: sqliteFile(dataDir), checkpointMs: opts.checkpointMs });
 }
 
 /** Opens the Redis-backed auth view only (for `apply` to reach a running distributed deployment). */

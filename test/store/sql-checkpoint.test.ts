@@ -63,6 +63,9 @@ describe('SQLite WAL checkpoints off the event loop', () => {
     // would hold a frame for every page of the database (its file only grows).
     for (let burst = 0; burst < 5; burst++) {
       await write(store, burst * 600, 600);
+      // A checkpoint already under way during the burst's last commit may report a complete log that
+      // does not hold that commit yet: count only runs that start after its answer has had time to come.
+      await new Promise((r) => setTimeout(r, 200));
       const runsBefore = cp?.stats().runs ?? 0;
       await until(`a complete checkpoint after burst ${burst}`, () => {
         const s = cp?.stats();
