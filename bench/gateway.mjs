@@ -216,8 +216,8 @@ function cpuUs(pid) {
   }
 }
 
-/** One wrk run against `t`; `phase` is 'peak', 'paced', or a target's sweep map (then `opts.fraction`). */
-function measure(t, phase, opts) {
+/** One wrk run against `t`, appended to `runs` (one of its lists of results); `label` names it in the log. */
+function measure(t, label, runs, opts) {
   if (!alive(t)) {
     if (t.proc && !t.error) t.error = `exited with ${t.proc.child.exitCode} during the run`;
     return;
@@ -240,13 +240,9 @@ function measure(t, phase, opts) {
   const cpu1 = machineCpu();
   x.stealPct = (100 * (cpu1.steal - cpu0.steal)) / Math.max(1, cpu1.total - cpu0.total);
   steals.push(x.stealPct);
-  if (phase instanceof Map) {
-    const list = phase.get(opts.fraction) ?? [];
-    list.push(x);
-    phase.set(opts.fraction, list);
-  } else t[phase].push(x);
+  runs.push(x);
   console.log(
-    `${phase instanceof Map ? `paced ${opts.fraction}×` : phase} ${t.key}: ${x.rps.toFixed(0)} req/s, p50 ${x.p50Ms} ms, p99 ${x.p99Ms} ms, ${x.cpuUs.toFixed(1)} µs CPU/call, non-2xx ${x.non2xx} ${x.sockErr}`,
+    `${label} ${t.key}: ${x.rps.toFixed(0)} req/s, p50 ${x.p50Ms} ms, p99 ${x.p99Ms} ms, ${x.cpuUs.toFixed(1)} µs CPU/call, non-2xx ${x.non2xx} ${x.sockErr}`,
   );
   if (t.tollgate && x.non2xx > 0) {
     wrongAnswers = true;
@@ -288,7 +284,7 @@ try {
   for (const t of targets) if (alive(t)) wrkWith(url(t), { headers: HEADERS, connections, seconds: 2 }); // warm-up
   for (let r = 0; r < rounds; r++) {
     console.log(`-- peak round ${r + 1}/${rounds}`);
-    for (const t of targets) measure(t, 'peak', { connections, seconds });
+    for (const t of targets) measure(t, 'peak', t.peak, { connections, seconds });
   }
 
   // ---- phase 2: the same paced rate for all, about half the bare proxy's peak ----
@@ -305,7 +301,7 @@ try {
   for (let r = 0; r < rounds; r++) {
     console.log(`-- paced round ${r + 1}/${rounds}: ~${targetRate} req/s, ${pacedConnections} connections`);
     for (const t of targets)
-      measure(t, 'paced', { connections: pacedConnections, seconds: pacedSeconds, script });
+      measure(t, 'paced', t.paced, { connections: pacedConnections, seconds: pacedSeconds, script });
   }
 
   // ---- phase 3: latency by load, the same way at lower rates (BENCH_SWEEP) ----
@@ -316,13 +312,14 @@ try {
     sweepRates.set(fraction, rate);
     for (let r = 0; r < rounds; r++) {
       console.log(`-- paced ${fraction}× round ${r + 1}/${rounds}: ~${rate} req/s`);
-      for (const t of targets)
-        measure(t, t.sweep, {
+      for (const t of targets) {
+        if (!t.sweep.has(fraction)) t.sweep.set(fraction, []);
+        measure(t, `paced ${fraction}×`, t.sweep.get(fraction), {
           connections: pacedConnections,
           seconds: pacedSeconds,
           script: sweepScript,
-          fraction,
         });
+      }
     }
   }
 } finally {

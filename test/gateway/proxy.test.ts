@@ -264,6 +264,25 @@ async function stopGateway(g: Gateway | undefined): Promise<void> {
   await g.proxy.close();
 }
 
+/** A gateway with one route, `host` → the upstream on `port`, for the length of `use`. */
+async function throughGateway(
+  client: UpstreamClient,
+  host: string,
+  port: number,
+  use: (g: Gateway) => Promise<void>,
+): Promise<void> {
+  const g = await startGateway(
+    client,
+    [{ id: host, hosts: [host], upstream: `http://127.0.0.1:${port}` }],
+    {},
+  );
+  try {
+    await use(g);
+  } finally {
+    await stopGateway(g);
+  }
+}
+
 describe.each(['lane', 'undici'] as const)('proxy over %s', (client) => {
   // Everything a run touches is its own: upstream (and its counters), gateways, outcomes.
   let upstream: Upstream;
@@ -528,20 +547,15 @@ describe.each(['lane', 'undici'] as const)('proxy over %s', (client) => {
       let connections = 0;
       counted.on('connection', () => connections++);
       const port = await listen(counted);
-      const g = await startGateway(
-        client,
-        [{ id: 'k', hosts: ['k.test'], upstream: `http://127.0.0.1:${port}` }],
-        {},
-      );
       try {
-        for (let i = 0; i < 50; i++) {
-          const r = await send(g.port, `/n/${i}`, { host: 'k.test' });
-          expect(r.body).toBe('ok');
-        }
-        expect(connections).toBe(1);
+        await throughGateway(client, 'k.test', port, async (g) => {
+          for (let i = 0; i < 50; i++) {
+            const r = await send(g.port, `/n/${i}`, { host: 'k.test' });
+            expect(r.body).toBe('ok');
+          }
+          expect(connections).toBe(1);
+        });
       } finally {
-        await closeServer(g.server);
-        await g.proxy.close();
         await closeServer(counted);
       }
     });
@@ -566,23 +580,18 @@ describe.each(['lane', 'undici'] as const)('proxy over %s', (client) => {
           }
         });
       });
-      const port = raw.port;
-      const g = await startGateway(
-        client,
-        [{ id: 'g', hosts: ['g.test'], upstream: `http://127.0.0.1:${port}` }],
-        {},
-      );
       try {
-        const first = await send(g.port, '/one', { host: 'g.test' });
-        expect(first.status).toBe(200);
-        expect(first.body).toBe('answer-1');
-        const second = await send(g.port, '/two', { host: 'g.test' });
-        expect(second.status).toBe(200);
-        expect(second.body).toBe('answer-2');
-        expect(answered).toBe(2);
-        expect(raw.connections()).toBe(2); // the socket that carried the garbage was not reused
+        await throughGateway(client, 'g.test', raw.port, async (g) => {
+          const first = await send(g.port, '/one', { host: 'g.test' });
+          expect(first.status).toBe(200);
+          expect(first.body).toBe('answer-1');
+          const second = await send(g.port, '/two', { host: 'g.test' });
+          expect(second.status).toBe(200);
+          expect(second.body).toBe('answer-2');
+          expect(answered).toBe(2);
+          expect(raw.connections()).toBe(2); // the socket that carried the garbage was not reused
+        });
       } finally {
-        await stopGateway(g);
         await raw.close();
       }
     });
@@ -595,21 +604,16 @@ describe.each(['lane', 'undici'] as const)('proxy over %s', (client) => {
           ),
         ),
       );
-      const port = raw.port;
-      const g = await startGateway(
-        client,
-        [{ id: 'x', hosts: ['x.test'], upstream: `http://127.0.0.1:${port}` }],
-        {},
-      );
       try {
-        const r = await send(g.port, '/', { host: 'x.test' });
-        expect(r.status).toBe(502);
-        // The lane names the fault; undici's parser error reads as an unreachable upstream.
-        expect(JSON.parse(r.body)).toMatchObject({
-          code: client === 'lane' ? 'upstream_invalid' : 'upstream_unreachable',
+        await throughGateway(client, 'x.test', raw.port, async (g) => {
+          const r = await send(g.port, '/', { host: 'x.test' });
+          expect(r.status).toBe(502);
+          // The lane names the fault; undici's parser error reads as an unreachable upstream.
+          expect(JSON.parse(r.body)).toMatchObject({
+            code: client === 'lane' ? 'upstream_invalid' : 'upstream_unreachable',
+          });
         });
       } finally {
-        await stopGateway(g);
         await raw.close();
       }
     });
