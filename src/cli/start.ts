@@ -121,7 +121,10 @@ export async function startPlatform(
         upstreamClient: env.TOLLGATE_UPSTREAM_CLIENT ?? 'lane',
       });
       const metrics = new GatewayMetrics(registry);
+      // Up to 5000 events per usage-log record, as the backend's: at tens of thousands of calls a second
+      // the log takes a few appends a second, not dozens (each is a transaction the worker reads back).
       const usage = new UsageQueue(stores.usageLog, {
+        maxBatch: 5000,
         logger,
         maxQueue: env.TOLLGATE_USAGE_QUEUE_MAX,
       });
