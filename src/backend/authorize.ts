@@ -5,7 +5,7 @@
 import { type CompiledService, compileService } from '../domain/compiled-service.js';
 import type { CounterResult } from '../domain/counters.js';
 import {
-  CounterPlanBuilder,
+  authrepPlan,
   type LimitHeaders,
   limitHeaders,
   limitKeys,
@@ -38,6 +38,11 @@ export interface Extensions {
   readonly listAppKeys: boolean;
   /** Not a 3scale option: limit headers for limits_exceeded denials only (the gateway's Retry-After). */
   readonly limitHeadersWhenLimited?: boolean;
+  /**
+   * Not a 3scale option: the caller reads no status body (the gateway), so an authorized call without
+   * limit headers builds no usage reports.
+   */
+  readonly bodyUnused?: boolean;
 }
 
 export const NO_EXTENSIONS: Extensions = Object.freeze({
@@ -72,6 +77,8 @@ export type AuthOutcome =
 
 const isOauth = (e: Endpoint): boolean => e === 'oauth_authorize' || e === 'oauth_authrep';
 const isAuthrep = (e: Endpoint): boolean => e === 'authrep' || e === 'oauth_authrep';
+const NO_VALUES: readonly number[] = Object.freeze([]);
+const NO_REPORTS = Object.freeze([]) as unknown as UsageReport[];
 const BARE_403: AuthOutcome = Object.freeze({ kind: 'bare', status: 403 });
 
 function fail(error: BackendError, serviceId: string | null = null): AuthOutcome {
@@ -168,22 +175,33 @@ function* authSteps(deps: BackendDeps, input: AuthInput): Steps<AuthOutcome> {
     return statusOutcome(input, c, app, reports, ok ? null : 'limits_exceeded', usage, null, now);
   }
 
-  const builder = new CounterPlanBuilder(sid, app.id);
-  builder.addLimits(rows, usage, now);
   const counted = usage !== null ? countable(usage) : null;
-  if (counted !== null) builder.addUsage(counted, now, c.counted);
-  const plan0 = builder.build();
-  let values: number[] = [];
+  // A frozen usage map (the gateway's, one per mapping outcome) gives a shared parsed usage: its plan is
+  // reused per application within the minute (authrepPlan).
+  const plan0 = authrepPlan(
+    sid,
+    app.id,
+    rows,
+    usage,
+    counted,
+    c.counted,
+    now,
+    rawUsage !== undefined && Object.isFrozen(rawUsage),
+  );
+  let stored: readonly number[] = NO_VALUES;
   let authorized = true;
   if (plan0.keys.length > 0) {
     const cs = deps.counters;
     const r = (yield cs.executeSync !== undefined
       ? cs.executeSync(plan0)
       : cs.execute(plan0)) as CounterResult;
-    values = rows.length === 0 ? [] : r.values.slice(0, rows.length);
+    stored = r.values; // the limit rows' values come first (the plan's keys start with them)
     authorized = r.status !== 'denied';
   }
-  const reports = usageReports(rows, values, authorized ? usage : null, now);
+  const reports =
+    authorized && ext.bodyUnused === true && !ext.limitHeaders
+      ? NO_REPORTS
+      : usageReports(rows, stored, authorized ? usage : null, now);
   let event: UsageEventPayload | null = null;
   const code = logCode(p);
   if (authorized && (counted !== null || code !== undefined))

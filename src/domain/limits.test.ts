@@ -3,6 +3,7 @@ import { treeService } from '../../test/support/domain-fixtures.js';
 import { compileService } from './compiled-service.js';
 import { counterKey } from './counters.js';
 import {
+  authrepPlan,
   CounterPlanBuilder,
   limitChecks,
   limitHeaders,
@@ -140,5 +141,52 @@ describe('CounterPlanBuilder', () => {
       counterKey('s1', 'a1', 'h', 'day', Date.UTC(2010, 4, 15)),
     ]);
     expect(p.writes.map((w) => w.value)).toEqual([2, 2]);
+  });
+});
+
+describe('authrepPlan', () => {
+  const rows = planLimits(plan, c);
+  const built = (usage: ProcessedUsage, appId: string, now: number) => {
+    const b = new CounterPlanBuilder('s1', appId);
+    b.addLimits(rows, usage, now);
+    b.addUsage(usage, now, c.counted);
+    return b.build();
+  };
+
+  it('a shared usage gets one plan per application and minute, equal to a freshly built one', () => {
+    const usage = u({ h: [1, false] });
+    const first = authrepPlan('s1', 'a1', rows, usage, usage, c.counted, NOW, true);
+    expect(first).toEqual(built(usage, 'a1', NOW));
+    // Same minute (22:59:00–22:59:59.999): the same object, not a rebuilt one.
+    expect(authrepPlan('s1', 'a1', rows, usage, usage, c.counted, NOW - 59_000, true)).toBe(first);
+    // Another application: its own plan, with its own keys.
+    const other = authrepPlan('s1', 'a2', rows, usage, usage, c.counted, NOW, true);
+    expect(other).not.toBe(first);
+    expect(other).toEqual(built(usage, 'a2', NOW));
+    expect(authrepPlan('s1', 'a1', rows, usage, usage, c.counted, NOW, true)).toBe(first);
+  });
+
+  it('a new minute, new limit rows or an unshared usage build a new plan', () => {
+    const usage = u({ h: [2, false] });
+    const first = authrepPlan('s1', 'a1', rows, usage, usage, c.counted, NOW, true);
+    const next = authrepPlan('s1', 'a1', rows, usage, usage, c.counted, NOW + 1000, true); // 23:00:00
+    expect(next).not.toBe(first);
+    expect(next).toEqual(built(usage, 'a1', NOW + 1000));
+    expect(next.keys).toContain(counterKey('s1', 'a1', 'h', 'minute', Date.UTC(2010, 4, 15, 23, 0)));
+    expect(first.keys).not.toContain(counterKey('s1', 'a1', 'h', 'minute', Date.UTC(2010, 4, 15, 23, 0)));
+    // A config change brings new plan rows: the cached plan is not reused for them.
+    const changed = planLimits({ ...plan, limits: [{ metricId: 'h', period: 'minute', max: 3 }] }, c);
+    const p = authrepPlan('s1', 'a1', changed, usage, usage, c.counted, NOW + 1000, true);
+    expect(p.checks.map((x) => x.max)).toEqual([3]);
+    const unshared = authrepPlan('s1', 'a1', rows, usage, usage, c.counted, NOW + 1000, false);
+    expect(unshared).not.toBe(next);
+    expect(unshared).toEqual(next);
+  });
+
+  it('no counted usage: the limit checks only', () => {
+    const usage = u({ h: [0, false] });
+    const p = authrepPlan('s1', 'a1', rows, usage, null, c.counted, NOW, true);
+    expect(p.writes).toHaveLength(0);
+    expect(p.checks).toHaveLength(2);
   });
 });

@@ -343,3 +343,72 @@ export class CounterPlanBuilder {
     }
   }
 }
+
+/**
+ * An authrep's counter plan: the limit rows' checks, then the writes of `counted` usage (null: none),
+ * which must be derived from `usage` alone (its non-zero entries).
+ *
+ * The same application with the same usage object always gets the same plan within one UTC minute (every
+ * period's window, hence every key and expiry, holds for the whole minute). So when `usage` is a shared
+ * object (the gateway's per mapping outcome: `processUsageOf` of a frozen map), the plan is built once
+ * per application and minute and then reused: plans are never mutated by the counter stores.
+ */
+export function authrepPlan(
+  serviceId: string,
+  appId: string,
+  rows: readonly LimitRow[],
+  usage: ProcessedUsage | null,
+  counted: ProcessedUsage | null,
+  countedPeriods: (metricId: string) => readonly number[],
+  now: number,
+  shared: boolean,
+): CounterPlan {
+  if (!shared || usage === null)
+    return buildAuthrepPlan(serviceId, appId, rows, usage, counted, countedPeriods, now);
+  const minute = windowsAt(now).minute;
+  let byApp = sharedPlans.get(usage);
+  if (byApp === undefined) {
+    byApp = new Map();
+    sharedPlans.set(usage, byApp);
+  }
+  const hit = byApp.get(appId);
+  if (
+    hit !== undefined &&
+    hit.minute === minute &&
+    hit.rows === rows &&
+    hit.countedPeriods === countedPeriods &&
+    hit.serviceId === serviceId
+  )
+    return hit.plan;
+  const plan = buildAuthrepPlan(serviceId, appId, rows, usage, counted, countedPeriods, now);
+  if (byApp.size >= SHARED_PLANS_PER_USAGE) byApp.clear();
+  byApp.set(appId, { minute, rows, countedPeriods, serviceId, plan });
+  return plan;
+}
+
+interface SharedPlan {
+  readonly minute: number;
+  readonly rows: readonly LimitRow[];
+  readonly countedPeriods: (metricId: string) => readonly number[];
+  readonly serviceId: string;
+  readonly plan: CounterPlan;
+}
+
+/** Plans by shared usage object, then application id; bounded per usage object (cleared when full). */
+const sharedPlans = new WeakMap<ProcessedUsage, Map<string, SharedPlan>>();
+const SHARED_PLANS_PER_USAGE = 10_000;
+
+function buildAuthrepPlan(
+  serviceId: string,
+  appId: string,
+  rows: readonly LimitRow[],
+  usage: ProcessedUsage | null,
+  counted: ProcessedUsage | null,
+  countedPeriods: (metricId: string) => readonly number[],
+  now: number,
+): CounterPlan {
+  const builder = new CounterPlanBuilder(serviceId, appId);
+  builder.addLimits(rows, usage, now);
+  if (counted !== null) builder.addUsage(counted, now, countedPeriods);
+  return builder.build();
+}

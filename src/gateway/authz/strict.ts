@@ -9,8 +9,8 @@ import { emptyParams, type ParamMap } from '../../backend/params.js';
 import type { AuthCall, Authorizer, RateLimitState, Verdict } from './types.js';
 
 /** Limit state on every answer for services that send RateLimit fields; else only for 429s (Retry-After). */
-const EXT_RATE = { ...NO_EXTENSIONS, limitHeaders: true };
-const EXT = { ...NO_EXTENSIONS, limitHeadersWhenLimited: true };
+const EXT_RATE = { ...NO_EXTENSIONS, limitHeaders: true, bodyUnused: true };
+const EXT = { ...NO_EXTENSIONS, limitHeadersWhenLimited: true, bodyUnused: true };
 
 /** The authrep parameters of a call, as a 3scale client would send them. */
 export function authrepParams(call: AuthCall): ParamMap {
