@@ -363,26 +363,33 @@ export function authrepPlan(
   now: number,
   shared: boolean,
 ): CounterPlan {
-  if (!shared || usage === null)
-    return buildAuthrepPlan(serviceId, appId, rows, usage, counted, countedPeriods, now);
-  const minute = windowsAt(now).minute;
-  let byApp = sharedPlans.get(usage);
-  if (byApp === undefined) {
-    byApp = new Map();
-    sharedPlans.set(usage, byApp);
+  let byApp: Map<string, SharedPlan> | undefined;
+  let minute = 0;
+  if (shared && usage !== null) {
+    minute = windowsAt(now).minute;
+    byApp = sharedPlans.get(usage);
+    if (byApp === undefined) {
+      byApp = new Map();
+      sharedPlans.set(usage, byApp);
+    }
+    const hit = byApp.get(appId);
+    if (
+      hit !== undefined &&
+      hit.minute === minute &&
+      hit.rows === rows &&
+      hit.countedPeriods === countedPeriods &&
+      hit.serviceId === serviceId
+    )
+      return hit.plan;
   }
-  const hit = byApp.get(appId);
-  if (
-    hit !== undefined &&
-    hit.minute === minute &&
-    hit.rows === rows &&
-    hit.countedPeriods === countedPeriods &&
-    hit.serviceId === serviceId
-  )
-    return hit.plan;
-  const plan = buildAuthrepPlan(serviceId, appId, rows, usage, counted, countedPeriods, now);
-  if (byApp.size >= SHARED_PLANS_PER_USAGE) byApp.clear();
-  byApp.set(appId, { minute, rows, countedPeriods, serviceId, plan });
+  const builder = new CounterPlanBuilder(serviceId, appId);
+  builder.addLimits(rows, usage, now);
+  if (counted !== null) builder.addUsage(counted, now, countedPeriods);
+  const plan = builder.build();
+  if (byApp !== undefined) {
+    if (byApp.size >= SHARED_PLANS_PER_USAGE) byApp.clear();
+    byApp.set(appId, { minute, rows, countedPeriods, serviceId, plan });
+  }
   return plan;
 }
 
@@ -397,18 +404,3 @@ interface SharedPlan {
 /** Plans by shared usage object, then application id; bounded per usage object (cleared when full). */
 const sharedPlans = new WeakMap<ProcessedUsage, Map<string, SharedPlan>>();
 const SHARED_PLANS_PER_USAGE = 10_000;
-
-function buildAuthrepPlan(
-  serviceId: string,
-  appId: string,
-  rows: readonly LimitRow[],
-  usage: ProcessedUsage | null,
-  counted: ProcessedUsage | null,
-  countedPeriods: (metricId: string) => readonly number[],
-  now: number,
-): CounterPlan {
-  const builder = new CounterPlanBuilder(serviceId, appId);
-  builder.addLimits(rows, usage, now);
-  if (counted !== null) builder.addUsage(counted, now, countedPeriods);
-  return builder.build();
-}
