@@ -1,41 +1,45 @@
 /**
  * Keeps the auth view current with SQL changes made by other processes (`tollgate apply` against a
- * running deployment): polls each tenant's config_version and re-projects the tenants that changed.
+ * running deployment): follows the tenants' config versions (a ConfigVersionWatch, shared with the
+ * gateway's snapshot source) and re-projects the tenants that changed.
  */
 import type { Kysely } from 'kysely';
 import { syncAuthView } from '../admin/projection.js';
 import type { Logger } from '../obs/logger.js';
 import type { AuthView } from '../store/ports.js';
-import { tenantConfigVersions } from '../store/sql/repo/tenants.js';
 import type { DB } from '../store/sql/schema.js';
+import type { ConfigVersions, ConfigVersionWatch } from '../store/sql/version-watch.js';
 
 export class ConfigPoller {
-  private versions = new Map<string, number>();
-  private timer: NodeJS.Timeout | undefined;
+  private versions: ConfigVersions = new Map();
+  private unsubscribe: (() => void) | undefined;
   private running: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly db: Kysely<DB>,
     private readonly view: AuthView,
     private readonly logger: Logger,
-    private readonly intervalMs = 250,
+    private readonly watch: ConfigVersionWatch,
   ) {}
 
   async start(): Promise<void> {
-    this.versions = await tenantConfigVersions(this.db);
-    this.timer = setInterval(() => {
+    this.versions = await this.watch.read();
+    this.unsubscribe = this.watch.subscribe((now) => {
       this.running = this.running
-        .then(() => this.poll())
+        .then(() => this.apply(now))
         .catch((err) => {
           this.logger.warn({ err }, 'config poll failed');
         });
-    }, this.intervalMs);
-    this.timer.unref();
+    });
   }
 
-  /** Compares versions with the last poll; syncs changed tenants and drops deleted ones. */
+  /** Reads the versions now and applies them (what a poll does). */
   async poll(): Promise<void> {
-    const now = await tenantConfigVersions(this.db);
+    await this.apply(await this.watch.read());
+  }
+
+  /** Compares versions with the last ones seen; syncs changed tenants and drops deleted ones. */
+  private async apply(now: ConfigVersions): Promise<void> {
     const changed: string[] = [];
     for (const [id, v] of now) if (this.versions.get(id) !== v) changed.push(id);
     const removed = [...this.versions.keys()].filter((id) => !now.has(id));
@@ -47,7 +51,7 @@ export class ConfigPoller {
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.unsubscribe?.();
     await this.running;
   }
 }

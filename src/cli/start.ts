@@ -26,6 +26,7 @@ import { createLogger, type Logger } from '../obs/logger.js';
 import { createRegistry } from '../obs/metrics.js';
 import { closeServer, type Listener, listen } from '../server/http.js';
 import { RedisQuotaStore } from '../store/counters/lease-redis.js';
+import { ConfigVersionWatch } from '../store/sql/version-watch.js';
 import type { StartArgs } from './args.js';
 import { applyConfigFile } from './config-file.js';
 import type { Env } from './env.js';
@@ -70,9 +71,14 @@ export async function startPlatform(
     // The auth view is the projection of SQL: in-process views are built here; a shared Redis view is
     // kept current by the processes that run the admin role.
     const ownsProjection = stores.localAuthView || roles.has('admin');
+    // One poll of the tenants' config versions for the auth view's projection and the gateway's snapshots.
+    const versionWatch = new ConfigVersionWatch(stores.sql.db, 250, (err) =>
+      logger.warn({ err }, 'config version poll failed'),
+    );
+    stops.push(() => versionWatch.stop());
     if (ownsProjection) {
       await syncAuthView(stores.sql.db, stores.authView);
-      const poller = new ConfigPoller(stores.sql.db, stores.authView, logger);
+      const poller = new ConfigPoller(stores.sql.db, stores.authView, logger, versionWatch);
       await poller.start();
       stops.push(() => poller.stop());
     }
@@ -138,7 +144,7 @@ export async function startPlatform(
               env.TOLLGATE_CONTROL_PLANE_URL as string,
               env.TOLLGATE_CONTROL_PLANE_TOKEN as string,
             )
-          : new SqlSnapshotSource(stores.sql.db),
+          : new SqlSnapshotSource(stores.sql.db, { watch: versionWatch }),
         logger,
         ...(remoteConfig ? { persistPath: join(dataDir, 'gateway-snapshot.json') } : {}),
       });

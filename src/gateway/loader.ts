@@ -23,6 +23,7 @@ import { loadCatalogState } from '../store/sql/repo/catalog.js';
 import { loadTenantState } from '../store/sql/repo/state.js';
 import { listTenants, tenantConfigVersions } from '../store/sql/repo/tenants.js';
 import type { DB } from '../store/sql/schema.js';
+import type { ConfigVersionWatch } from '../store/sql/version-watch.js';
 import type { ConfigFeedStats } from './metrics.js';
 import { compileGatewayConfig, type GatewayConfig } from './service.js';
 import { buildSnapshot, type GatewaySnapshot, type SnapshotTenant } from './snapshot.js';
@@ -90,7 +91,10 @@ export interface SnapshotSource {
   next(signal: AbortSignal): Promise<unknown | null>;
 }
 
-/** Snapshots from SQL, in process: polls the tenants' config versions. */
+/**
+ * Snapshots from SQL, in process: follows the tenants' config versions, through the process's shared
+ * ConfigVersionWatch when given one (one poll for every part that follows them), else by polling itself.
+ */
 export class SqlSnapshotSource implements SnapshotSource {
   readonly kind = 'sql';
   private last: string | null = null;
@@ -98,23 +102,39 @@ export class SqlSnapshotSource implements SnapshotSource {
 
   constructor(
     private readonly db: Kysely<DB>,
-    private readonly opts: { readonly pollMs?: number; readonly waitMs?: number } = {},
+    private readonly opts: {
+      readonly pollMs?: number;
+      readonly waitMs?: number;
+      readonly watch?: ConfigVersionWatch;
+    } = {},
   ) {
     this.builder = new SnapshotBuilder(db);
   }
 
   async next(signal: AbortSignal): Promise<GatewaySnapshot | null> {
     const pollMs = this.opts.pollMs ?? 250;
+    const watch = this.opts.watch;
     const until = performance.now() + (this.opts.waitMs ?? 5000);
+    // The first read is direct: a database that fails throws here, and the feed notes the outage.
+    let versions: ReadonlyMap<string, number> = await tenantConfigVersions(this.db);
     for (;;) {
-      const key = snapshotVersion(await tenantConfigVersions(this.db));
+      const key = snapshotVersion(versions);
       if (key !== this.last) {
         const snapshot = await this.builder.build();
         this.last = key;
         return snapshot;
       }
-      if (performance.now() + pollMs > until || signal.aborted) return null;
+      const left = until - performance.now();
+      if (signal.aborted) return null;
+      if (watch !== undefined) {
+        const v = left > 0 ? await watch.next(left, signal) : null;
+        if (v === null) return null;
+        versions = v;
+        continue;
+      }
+      if (left < pollMs) return null;
       await sleep(pollMs, signal);
+      versions = await tenantConfigVersions(this.db);
     }
   }
 }
