@@ -84,15 +84,17 @@ export class DeliveryTracker {
 export class AppendSignal {
   private readonly waiters = new Set<() => void>();
 
-  wait(ms: number): Promise<void> {
+  /** Resolves true when `notify` ended the wait, false after `ms`. */
+  wait(ms: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const done = () => {
+      const done = (notified: boolean) => {
         clearTimeout(timer);
-        this.waiters.delete(done);
-        resolve();
+        this.waiters.delete(wake);
+        resolve(notified);
       };
-      const timer = setTimeout(done, ms);
-      this.waiters.add(done);
+      const wake = () => done(true);
+      const timer = setTimeout(done, ms, false);
+      this.waiters.add(wake);
     });
   }
 

@@ -4,8 +4,9 @@
  * durable cursor only advances over a contiguous acked prefix, so after a restart (a new instance) every
  * unacked entry is delivered again, and within a process after `reclaimAfterMs`. Meant for one consuming
  * process per group (the embedded deployment); several processes on one group would each get every entry
- * (still at-least-once, but duplicated: use Redis Streams for that). Blocking reads poll every `pollMs`
- * and wake at once on appends made by this instance.
+ * (still at-least-once, but duplicated: use Redis Streams for that). Blocking reads wake at once on
+ * appends made by this instance, and look for other processes' appends every `pollMs`, backing off to
+ * `maxPollMs` while the stream stays empty (an idle worker then queries a few times a second, not ten).
  */
 import type { Kysely } from 'kysely';
 import type { Delivery, LogRecord, UsageLog, UsageStream } from '../ports.js';
@@ -13,8 +14,10 @@ import type { DB } from '../sql/schema.js';
 import { AppendSignal, DEFAULT_RECLAIM_AFTER_MS, DeliveryTracker, type UsageLogOptions } from './memory.js';
 
 export interface SqlUsageLogOptions extends UsageLogOptions {
-  /** How often a blocked read looks for entries appended by other processes (default 100 ms). */
+  /** How often a blocked read looks for entries appended by other processes (default 100 ms)… */
   readonly pollMs?: number;
+  /** …doubling while the stream stays empty, up to this (default 1000 ms; a delivery resets it). */
+  readonly maxPollMs?: number;
 }
 
 /** Rows per INSERT: 4 parameters each, well under SQLite's and PostgreSQL's limits. */
@@ -28,7 +31,12 @@ export class SqlUsageLog implements UsageLog {
   private readonly clock: () => number;
   private readonly reclaimAfterMs: number;
   private readonly pollMs: number;
+  private readonly maxPollMs: number;
+  /** Per stream and group: the wait before the next look while it stays empty (absent: `pollMs`). */
+  private readonly idleWaits = new Map<string, number>();
   private closed = false;
+  /** Reads of the log table made by blocked and unblocked reads (for tests and diagnostics). */
+  takes = 0;
 
   /** Does not own `db` (the SQL store is shared and closed by its opener). */
   constructor(
@@ -38,6 +46,7 @@ export class SqlUsageLog implements UsageLog {
     this.clock = opts.clock ?? Date.now;
     this.reclaimAfterMs = opts.reclaimAfterMs ?? DEFAULT_RECLAIM_AFTER_MS;
     this.pollMs = opts.pollMs ?? 100;
+    this.maxPollMs = Math.max(this.pollMs, opts.maxPollMs ?? 1000);
   }
 
   async append(stream: UsageStream, records: readonly LogRecord[]): Promise<void> {
@@ -68,11 +77,15 @@ export class SqlUsageLog implements UsageLog {
     blockMs: number,
   ): Promise<Delivery[]> {
     const deadline = this.clock() + blockMs;
+    const key = `${stream}\n${group}`;
     for (;;) {
-      const out = await this.locked(`${stream}\n${group}`, () => this.take(stream, group, max));
+      const out = await this.locked(key, () => this.take(stream, group, max));
+      if (out.length > 0) this.idleWaits.delete(key);
       const left = deadline - this.clock();
       if (out.length > 0 || left <= 0 || this.closed) return out;
-      await this.signal.wait(Math.min(left, this.pollMs));
+      const wait = this.idleWaits.get(key) ?? this.pollMs;
+      if (await this.signal.wait(Math.min(left, wait))) this.idleWaits.delete(key);
+      else this.idleWaits.set(key, Math.min(wait * 2, this.maxPollMs));
     }
   }
 
@@ -142,6 +155,7 @@ export class SqlUsageLog implements UsageLog {
   }
 
   private async take(stream: UsageStream, group: string, max: number): Promise<Delivery[]> {
+    this.takes++;
     const tracker = await this.tracker(stream, group);
     const now = this.clock();
     const again = tracker.reclaim(now, this.reclaimAfterMs, max);
