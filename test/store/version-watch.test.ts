@@ -57,4 +57,21 @@ describe('ConfigVersionWatch', () => {
     await sleep(100); // the finished waits left no subscription behind
     expect(watch.polls).toBe(before);
   });
+
+  it('reports a failing database once per outage, and goes on when it is back', async () => {
+    const errors: unknown[] = [];
+    const w = new ConfigVersionWatch(store.db, 20, (err) => errors.push(err));
+    const seen: ConfigVersions[] = [];
+    const off = w.subscribe((v) => seen.push(v));
+    await sql`alter table tenants rename to tenants_away`.execute(store.db);
+    await sleep(150); // about seven failed polls
+    expect(errors).toHaveLength(1);
+    const during = seen.length;
+    await sql`alter table tenants_away rename to tenants`.execute(store.db);
+    while (seen.length === during) await sleep(5);
+    expect(seen.at(-1)?.get('t1')).toBe(1);
+    expect(errors).toHaveLength(1);
+    off();
+    await w.stop();
+  });
 });

@@ -13,6 +13,7 @@ export class ConfigVersionWatch {
   private readonly listeners = new Set<(versions: ConfigVersions) => void>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
+  private failing = false;
   /** Polls made so far (for tests and diagnostics). */
   polls = 0;
 
@@ -83,9 +84,12 @@ export class ConfigVersionWatch {
     try {
       versions = await tenantConfigVersions(this.db);
     } catch (err) {
-      this.onError(err);
+      // Once per outage, not every interval: subscribers keep what they had until a poll succeeds.
+      if (!this.failing) this.onError(err);
+      this.failing = true;
       return;
     }
+    this.failing = false;
     this.polls++;
     for (const l of [...this.listeners]) {
       try {
