@@ -144,7 +144,7 @@ export async function startPlatform(
               env.TOLLGATE_CONTROL_PLANE_URL as string,
               env.TOLLGATE_CONTROL_PLANE_TOKEN as string,
             )
-          : new SqlSnapshotSource(stores.sql.db, { watch: versionWatch }),
+          : new SqlSnapshotSource(stores.sql.db, versionWatch),
         logger,
         ...(remoteConfig ? { persistPath: join(dataDir, 'gateway-snapshot.json') } : {}),
       });

@@ -92,8 +92,8 @@ export interface SnapshotSource {
 }
 
 /**
- * Snapshots from SQL, in process: follows the tenants' config versions, through the process's shared
- * ConfigVersionWatch when given one (one poll for every part that follows them), else by polling itself.
+ * Snapshots from SQL, in process: follows the tenants' config versions through the process's
+ * ConfigVersionWatch (one poll for every part of the process that follows them).
  */
 export class SqlSnapshotSource implements SnapshotSource {
   readonly kind = 'sql';
@@ -102,22 +102,17 @@ export class SqlSnapshotSource implements SnapshotSource {
 
   constructor(
     private readonly db: Kysely<DB>,
-    private readonly opts: {
-      readonly pollMs?: number;
-      readonly waitMs?: number;
-      readonly watch?: ConfigVersionWatch;
-    } = {},
+    private readonly watch: ConfigVersionWatch,
+    private readonly opts: { readonly waitMs?: number } = {},
   ) {
     this.builder = new SnapshotBuilder(db);
   }
 
   async next(signal: AbortSignal): Promise<GatewaySnapshot | null> {
-    const pollMs = this.opts.pollMs ?? 250;
-    const watch = this.opts.watch;
     const until = performance.now() + (this.opts.waitMs ?? 5000);
     // The first read is direct: a database that fails throws here, and the feed notes the outage.
-    let versions: ReadonlyMap<string, number> = await tenantConfigVersions(this.db);
-    for (;;) {
+    let versions: ReadonlyMap<string, number> | null = await this.watch.read();
+    while (versions !== null) {
       const key = snapshotVersion(versions);
       if (key !== this.last) {
         const snapshot = await this.builder.build();
@@ -125,17 +120,9 @@ export class SqlSnapshotSource implements SnapshotSource {
         return snapshot;
       }
       const left = until - performance.now();
-      if (signal.aborted) return null;
-      if (watch !== undefined) {
-        const v = left > 0 ? await watch.next(left, signal) : null;
-        if (v === null) return null;
-        versions = v;
-        continue;
-      }
-      if (left < pollMs) return null;
-      await sleep(pollMs, signal);
-      versions = await tenantConfigVersions(this.db);
+      versions = left > 0 && !signal.aborted ? await this.watch.next(left, signal) : null;
     }
+    return null;
   }
 }
 
