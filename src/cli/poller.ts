@@ -33,11 +33,6 @@ export class ConfigPoller {
     });
   }
 
-  /** Reads the versions now and applies them (what a poll does). */
-  async poll(): Promise<void> {
-    await this.apply(await this.watch.read());
-  }
-
   /** Compares versions with the last ones seen; syncs changed tenants and drops deleted ones. */
   private async apply(now: ConfigVersions): Promise<void> {
     const changed: string[] = [];

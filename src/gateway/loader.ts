@@ -101,7 +101,7 @@ export class SqlSnapshotSource implements SnapshotSource {
   private readonly builder: SnapshotBuilder;
 
   constructor(
-    private readonly db: Kysely<DB>,
+    db: Kysely<DB>,
     private readonly watch: ConfigVersionWatch,
     private readonly opts: { readonly waitMs?: number } = {},
   ) {
