@@ -14,11 +14,14 @@
 // Each wrk run also reads the target process's CPU time (user + system, /proc/<pid>/stat) before and after
 // and divides by the requests wrk completed: CPU µs per call, a steadier figure than req/s on a shared VM.
 //
+// A reference row sits under the bare proxy: the floor, a raw byte relay on node:net that parses nothing
+// (bench/floor-relay.mjs, not a usable proxy): what any Node process adds here before doing proxy work.
+//
 // Knobs: BENCH_SECONDS (8), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50), BENCH_PACED_SECONDS (= seconds),
 // BENCH_PACED_CONNECTIONS (= connections), BENCH_LOAD_FRACTION (0.5), BENCH_REDIS_URL (redis://127.0.0.1:6379),
 // BENCH_TOLLGATE (strict,strict-redis,batched,batched-redis,leased,leased-redis), BENCH_SWEEP (0.1,0.25:
 // further paced rates, as fractions of the same peak, for the latency-by-load table; '' for none),
-// BENCH_WRITE=0 (do not rewrite docs/benchmarks.md), NGINX_BIN.
+// BENCH_FLOOR=0 (leave the floor row out), BENCH_WRITE=0 (do not rewrite docs/benchmarks.md), NGINX_BIN.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -95,6 +98,10 @@ const targets = [
   { key: 'upstream', label: 'upstream direct (node:http, fixed JSON)' },
   { key: 'nginx', label: 'nginx, 1 worker, keep-alive proxy_pass' },
   { key: 'bare', label: 'bare Node proxy (node:http + undici dispatch)' },
+  // Reference only (BENCH_FLOOR=0 leaves it out): the least a Node process can add; see floor-relay.mjs.
+  ...(process.env.BENCH_FLOOR === '0'
+    ? []
+    : [{ key: 'floor', label: 'floor: raw byte relay on node:net (not a proxy)' }]),
   ...tollgateModes.map(tollgateTarget),
 ];
 for (const t of targets) {
@@ -266,6 +273,11 @@ try {
           env: { UPSTREAM: `http://127.0.0.1:${upstreamPort}` },
           role: 'bare-proxy',
         });
+      } else if (t.key === 'floor') {
+        t.proc = await startProcess('node', ['bench/floor-relay.mjs'], {
+          env: { UPSTREAM: `http://127.0.0.1:${upstreamPort}` },
+          role: 'floor-relay',
+        });
       } else t.proc = await startTollgate(t, upstreamPort);
     } catch (err) {
       t.error = `did not start: ${firstError(String(err.message ?? err))}`;
@@ -373,7 +385,7 @@ function verdict(t) {
 const row = (t) =>
   t.error && t.peak.length === 0
     ? `| ${t.label} | ${t.error.replaceAll('|', '/')} |${' |'.repeat(11)}`
-    : `| ${t.label}${t.error ? ` (${t.error.replaceAll('|', '/')})` : ''} | ${f0(t.rps)} | ${t.peak.map((x) => f0(x.rps)).join(' / ')} | ${f2(t.rps / bare.rps)} | ${f2(t.rps / nginx.rps)} | ${f1(t.cpu)} / ${f1(t.pacedCpu)} | ${f2(t.p99)} | ${f0(t.pacedRps)}${t.saturated ? ' (saturated)' : ''} | ${f2(t.pacedP99)} | ${t.key === 'upstream' ? '—' : signed(t.pacedP99 - upstream.pacedP99)} | ${t.tollgate ? signed(t.pacedP99 - bare.pacedP99) : '—'} | ${verdict(t)} | ${t.non2xx} / ${t.sockErrs} |`;
+    : `| ${t.label}${t.error ? ` (${t.error.replaceAll('|', '/')})` : ''} | ${f0(t.rps)} | ${t.peak.map((x) => f0(x.rps)).join(' / ')} | ${f2(t.rps / bare.rps)} | ${f2(t.rps / nginx.rps)} | ${f1(t.cpu)} / ${f1(t.pacedCpu)} | ${f2(t.p99)} | ${f0(t.pacedRps)}${t.saturated ? ' (saturated)' : ''} | ${f2(t.pacedP99)} | ${t.key === 'upstream' ? '—' : signed(t.pacedP99 - upstream.pacedP99)} | ${t.tollgate || t.key === 'floor' ? signed(t.pacedP99 - bare.pacedP99) : '—'} | ${verdict(t)} | ${t.non2xx} / ${t.sockErrs} |`;
 const table = [
   `Run ${new Date().toISOString()} on ${process.platform}/${process.arch}, Node ${process.version}, ${
     readFileSync('/proc/cpuinfo', 'utf8').match(/^processor/gm)?.length ?? '?'
