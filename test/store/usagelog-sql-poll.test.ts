@@ -1,6 +1,6 @@
 // The SQL usage log's blocked reads across instances (as across processes) on one SQLite file: appends
 // of another instance are found by polling, which backs off while the stream stays empty and starts
-// over after a delivery; this instance's own appends wake a blocked read at once.
+// over after a delivery; this instance's own appends wake a blocked read of their stream at once.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Delivery } from '../../src/store/ports.js';
 import type { SqlStore } from '../../src/store/sql/db.js';
@@ -58,5 +58,20 @@ describe('SqlUsageLog polling', () => {
     expect(ids(await blocked)).toEqual(['own']);
     // Woken by the append itself, not by a later poll: one look before it, one after.
     expect(reader.takes - started).toBeLessThanOrEqual(2);
+  });
+
+  it('an append to one stream does not wake a blocked read of the other', async () => {
+    // A gateway appends usage events every 100 ms under load; the worker's blocked `reports` read must
+    // keep backing off instead of looking again after each of them.
+    const started = reader.takes;
+    const blocked = reader.read('reports', 'g', 'c', 10, 700);
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      await reader.append('events', [{ id: `e${i}`, payload: null }]);
+    }
+    expect(await blocked).toEqual([]);
+    // Backing off (0, 10, 30, 70, 150, 310, 630, 700 ms: about 8 looks); woken by each append it
+    // would have looked about 20 times more.
+    expect(reader.takes - started).toBeLessThanOrEqual(12);
   });
 });

@@ -27,7 +27,14 @@ export class SqlUsageLog implements UsageLog {
   private readonly trackers = new Map<string, DeliveryTracker>();
   /** Reads of one group run one at a time, so two consumers never take the same entries. */
   private readonly locks = new Map<string, Promise<unknown>>();
-  private readonly signal = new AppendSignal();
+  /**
+   * One per stream: an append wakes the blocked reads of its own stream only (the gateway's frequent
+   * `events` appends do not make a worker's blocked `reports` read query the table again).
+   */
+  private readonly signals: Record<UsageStream, AppendSignal> = {
+    reports: new AppendSignal(),
+    events: new AppendSignal(),
+  };
   private readonly clock: () => number;
   private readonly reclaimAfterMs: number;
   private readonly pollMs: number;
@@ -66,7 +73,7 @@ export class SqlUsageLog implements UsageLog {
           .execute();
       }
     });
-    this.signal.notify();
+    this.signals[stream].notify();
   }
 
   async read(
@@ -84,7 +91,7 @@ export class SqlUsageLog implements UsageLog {
       const left = deadline - this.clock();
       if (out.length > 0 || left <= 0 || this.closed) return out;
       const wait = this.idleWaits.get(key) ?? this.pollMs;
-      if (await this.signal.wait(Math.min(left, wait))) this.idleWaits.delete(key);
+      if (await this.signals[stream].wait(Math.min(left, wait))) this.idleWaits.delete(key);
       else this.idleWaits.set(key, Math.min(wait * 2, this.maxPollMs));
     }
   }
@@ -118,7 +125,7 @@ export class SqlUsageLog implements UsageLog {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.signal.notify();
+    for (const s of Object.values(this.signals)) s.notify();
     await Promise.all([...this.locks.values()].map((p) => p.catch(() => undefined)));
   }
 
